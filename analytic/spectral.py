@@ -1,0 +1,35 @@
+"""Spectral sums of Σ used by every deterministic equivalent (THEORY.md §0).
+
+Glossary: ``eigs`` = (e_1 ≥ … ≥ e_d), ``kappa`` = κ, the renormalised ridge. Arrays of κ of any
+shape broadcast against the trailing eigenvalue axis, so every function here is elementwise in κ.
+
+    df_k(κ) = tr Σ^k (Σ + κ)^-k = Σ_j (e_j / (e_j + κ))^k,   d ≥ df1 ≥ df2 ≥ 0.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import Array
+
+__all__ = ["shrinkage", "df1", "df2", "weighted_sum"]
+
+
+def shrinkage(eigs: Array, kappa: Array) -> Array:
+    """r_j = e_j / (e_j + κ), shape kappa.shape + (d,). Exactly 1 at κ = 0 (no 0/0: e_j > 0)."""
+    kappa = jnp.asarray(kappa)[..., None]
+    return eigs / (eigs + kappa)
+
+
+def df1(eigs: Array, kappa: Array) -> Array:
+    """df1(κ) = tr Σ(Σ+κ)^-1."""
+    return jnp.sum(shrinkage(eigs, kappa), axis=-1)
+
+
+def df2(eigs: Array, kappa: Array) -> Array:
+    """df2(κ) = tr Σ²(Σ+κ)^-2."""
+    return jnp.sum(shrinkage(eigs, kappa) ** 2, axis=-1)
+
+
+def weighted_sum(weights: Array, a: Array, b: Array) -> Array:
+    """Σ_j weights_j a_j b_j over the trailing axis: ⟨a, f(Σ) b⟩ with f(e_j) = weights_j."""
+    return jnp.sum(weights * a * b, axis=-1)
