@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["shrinkage", "df1", "df2", "weighted_sum"]
+__all__ = ["shrinkage", "df1", "df2", "df12", "weighted_sum"]
 
 
 def shrinkage(eigs: Array, kappa: Array) -> Array:
@@ -28,6 +28,12 @@ def df1(eigs: Array, kappa: Array) -> Array:
 def df2(eigs: Array, kappa: Array) -> Array:
     """df2(κ) = tr Σ²(Σ+κ)^-2."""
     return jnp.sum(shrinkage(eigs, kappa) ** 2, axis=-1)
+
+
+def df12(eigs: Array, kappa: Array) -> tuple[Array, Array]:
+    """(df1(κ), df2(κ)) from one evaluation of the shrinkage factors (the solvers' inner loop)."""
+    r = shrinkage(eigs, kappa)
+    return jnp.sum(r, axis=-1), jnp.sum(r * r, axis=-1)
 
 
 def weighted_sum(weights: Array, a: Array, b: Array) -> Array:

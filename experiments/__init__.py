@@ -1,0 +1,18 @@
+"""The paper's claims as runnable experiments: ``strongcollapse run NAME``.
+
+Each module defines one :class:`strongcollapse.runner.Experiment` (a default config, ``--quick``
+overrides and a thin ``run`` that composes theory, simulation, CSV and figure). Shipped in the
+wheel, so the CLI works from any directory after ``pip install .``.
+"""
+
+from __future__ import annotations
+
+from strongcollapse.runner import Experiment
+
+from experiments import strong_collapse
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (strong_collapse.EXPERIMENT,)
+}
+
+__all__ = ["EXPERIMENTS"]

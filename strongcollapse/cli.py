@@ -1,0 +1,112 @@
+"""Command line: ``strongcollapse list | run NAME | config NAME | bench``.
+
+Bad input (an unknown experiment, a malformed option, an out-of-range parameter) prints one line
+on stderr and exits with code 2, never a traceback. Ctrl-C exits with 130 after saying where the
+finished chunks are; rerunning the same command resumes from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A command-line mistake; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's default prints usage too)
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="strongcollapse", description="Theory and simulation of strong model collapse.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list the experiments")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", help="experiment name (see `strongcollapse list`)")
+        p.add_argument("--quick", action="store_true", help="small version (under a minute on 2 cores)")
+        p.add_argument("--seed", type=int, default=None, help="base random seed (integer >= 0)")
+        p.add_argument(
+            "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+            help="override a config entry, e.g. --set trials=50 --set 'p=[0,0.1]' (repeatable)",
+        )
+
+    run = sub.add_parser("run", help="run an experiment: CSV, meta.json, figure")
+    common(run)
+    run.add_argument("--out", default=None, help="output folder (default runs/NAME[-quick])")
+    show = sub.add_parser("config", help="print an experiment's resolved config as JSON")
+    common(show)
+    bench = sub.add_parser("bench", help="benchmark the Monte Carlo engine against a NumPy loop")
+    bench.add_argument("--quick", action="store_true", help="fewer trials")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    return parser
+
+
+def _experiment(name: str):
+    from experiments import EXPERIMENTS
+
+    if name not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {name!r}; choose one of {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    import strongcollapse
+
+    strongcollapse.enable_x64()  # program entry: float64 everywhere (DESIGN.md §3)
+    if args.command == "list":
+        from experiments import EXPERIMENTS
+
+        width = max(len(n) for n in EXPERIMENTS)
+        for name in sorted(EXPERIMENTS):
+            print(f"{name:<{width}}  {EXPERIMENTS[name].summary}")
+        return 0
+    if args.command == "bench":
+        from strongcollapse.bench import run_benchmark
+        from strongcollapse.results import write_json
+
+        numbers = run_benchmark(quick=args.quick, seed=args.seed)
+        if args.json:
+            write_json(pathlib.Path(args.json), numbers)
+        return 0
+    from strongcollapse.runner import resolve_config, run_experiment
+
+    experiment = _experiment(args.name)
+    if args.command == "config":
+        config = resolve_config(experiment, quick=args.quick, sets=args.sets, seed=args.seed)
+        print(json.dumps(config, indent=2))
+        return 0
+    try:
+        run_experiment(experiment, quick=args.quick, out=args.out, seed=args.seed, sets=args.sets)
+    except KeyboardInterrupt:
+        where = args.out or f"runs/{args.name}{'-quick' if args.quick else ''}"
+        print(
+            f"strongcollapse: interrupted; finished chunks are saved under {where}/chunks, "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``strongcollapse`` command; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+        return _dispatch(args)
+    except (UsageError, ValueError, OSError) as err:
+        print(f"strongcollapse: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
