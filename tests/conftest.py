@@ -1,0 +1,29 @@
+"""Test configuration: float64 at program entry (DESIGN.md §3) and shared problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import strongcollapse
+from strongcollapse import Problem
+
+strongcollapse.enable_x64()
+
+
+@pytest.fixture(scope="session")
+def iso_problem() -> Problem:
+    """Σ = I, d = 80, ‖w1‖ = 1, c² = 0.5, Δ Σ-correlated with w1 (ρ = 0.3)."""
+    return Problem.build({"kind": "isotropic"}, 80, c2=0.5, corr=0.3)
+
+
+@pytest.fixture(scope="session")
+def power_problem() -> Problem:
+    """e_k = k^-1.5, (w1)_k² ∝ k^-1.5, d = 80, c² = 1, ρ = 0."""
+    return Problem.build({"kind": "power_law", "beta": 1.5}, 80, source=1.5, c2=1.0)
+
+
+def rng_vectors(d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two generic (non-structured) teacher vectors."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(d) / np.sqrt(d), rng.standard_normal(d) / np.sqrt(d)
