@@ -102,6 +102,24 @@ def matmul_peak(size: int = 1024, repeats: int = 5) -> dict[str, float]:
     return {"size": size, "jax_gflops": flops / jax_s / 1e9, "numpy_gflops": flops / numpy_s / 1e9}
 
 
+def normal_cost(fits: int, d: int, repeats: int = 3) -> dict[str, float]:
+    """Seconds to draw d(d+1)/2 standard normals per fit, for ``fits`` fits, with jax and NumPy.
+
+    d(d+1)/2 is the number of degrees of freedom of a d×d Gram matrix, so no exact sampler of
+    independent fits can draw fewer random numbers: the jax time is a floor for the package on
+    this machine, and numpy_total/floor bounds the ratio any exact JAX implementation can reach.
+    """
+    count = d * (d + 1) // 2
+    keys = jax.random.split(jax.random.key(0), fits)
+    draw = jax.jit(jax.vmap(lambda k: jax.random.normal(k, (count,), jnp.float64)))
+    draw(keys).block_until_ready()
+    jax_s = _best(lambda: draw(keys).block_until_ready(), repeats)
+    rng = np.random.default_rng(0)
+    numpy_s = _best(lambda: [rng.standard_normal(count) for _ in range(fits)], repeats)
+    return {"normals": count * fits, "jax_s": jax_s, "numpy_s": numpy_s,
+            "jax_ns_per_normal": 1e9 * jax_s / (count * fits), "numpy_ns_per_normal": 1e9 * numpy_s / (count * fits)}
+
+
 def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] = print) -> dict[str, Any]:
     """Times the NumPy loop and ``strongcollapse.simulate.linear`` on the issue's workload.
 
@@ -169,6 +187,8 @@ def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] 
         "package_gflops": whole_flops / whole_s / 1e9,
         "fraction_of_jax_peak": whole_flops / whole_s / 1e9 / peak["jax_gflops"],
     }
+    report["normal_floor"] = floor = normal_cost(trials * len(ns), d)
+    floor["max_ratio"] = numpy_total / floor["jax_s"]
     out(format_report(report))
     return report
 
@@ -195,4 +215,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"package {whole['package_gflops']:.1f} GFLOP/s = {100 * whole['fraction_of_jax_peak']:.0f}% of the "
         f"jax matmul peak ({peak['jax_gflops']:.1f}; numpy {peak['numpy_gflops']:.1f})",
     ]
+    floor = report.get("normal_floor")
+    if floor:
+        lines.append(
+            f"random-number floor: d(d+1)/2 normals per fit take {floor['jax_s']:.3f} s with jax threefry "
+            f"({floor['jax_ns_per_normal']:.1f} ns each; numpy {floor['numpy_ns_per_normal']:.1f} ns), so no exact "
+            f"sampler here can beat the numpy loop by more than {floor['max_ratio']:.1f}x"
+        )
     return "\n".join(lines)

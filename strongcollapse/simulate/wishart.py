@@ -54,7 +54,9 @@ def bartlett_pair(
         ((A1, u1), (A2, u2)): A_g (d, d) lower triangular with columns j >= count_g zero; u_g (d,).
     """
     k_tri, k_d1, k_d2, k_u = jax.random.split(key, 4)
-    z = jax.random.normal(k_tri, (d, d), dtype=dtype)
+    # The barrier makes XLA draw z once: without it, fusion regenerates the random numbers in each
+    # of the two consumers below, doubling the dominant cost (measured).
+    z = jax.lax.optimization_barrier(jax.random.normal(k_tri, (d, d), dtype=dtype))
     u = jax.random.normal(k_u, (2, d), dtype=dtype)
     first = _factor(k_d1, jnp.tril(z, k=-1), u[0], count1)
     second = _factor(k_d2, jnp.tril(z.T, k=-1), u[1], count2)
