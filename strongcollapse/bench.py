@@ -54,8 +54,9 @@ def fit_flops(method: str, n: int, d: int) -> float:
         Approximate flop count (multiply and add counted separately).
     """
     if method == "sufficient":
-        # Two dense d×d products A·Aᵀ (2d³ each), Cholesky d³/3, O(d²) matvecs and scalings.
-        return 2 * (2 * d**3) + d**3 / 3 + 12 * d * d
+        # One dense (d−1)² Bartlett product BBᵀ (2d³ as run), Cholesky d³/3, O(d²) reflections,
+        # scalings and triangular solves.
+        return 2 * d**3 + d**3 / 3 + 20 * d * d
     if n >= d:  # primal: XᵀX, Cholesky, Xᵀy and the labels
         return 2 * n * d * d + d**3 / 3 + 6 * n * d
     return 2 * n * n * d + n**3 / 3 + 6 * n * d  # dual: XXᵀ, Cholesky, Xᵀα

@@ -27,3 +27,15 @@ def rng_vectors(d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two generic (non-structured) teacher vectors."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal(d) / np.sqrt(d), rng.standard_normal(d) / np.sqrt(d)
+
+
+def ks_two_sample(a: np.ndarray, b: np.ndarray, alpha: float = 0.001) -> tuple[float, float]:
+    """Two-sample Kolmogorov–Smirnov statistic and its asymptotic critical value at level alpha.
+
+    Critical value c(α)·sqrt((m + n)/(m n)) with c(α) = sqrt(−ln(α/2)/2) (1.95 at α = 0.001).
+    """
+    a, b = np.sort(np.ravel(a)), np.sort(np.ravel(b))
+    grid = np.concatenate([a, b])
+    gap = np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size)
+    critical = np.sqrt(-np.log(alpha / 2) / 2) * np.sqrt((a.size + b.size) / (a.size * b.size))
+    return float(np.max(gap)), float(critical)

@@ -57,7 +57,7 @@ def test_simulation_needs_integer_sizes_and_trials(iso_problem):
         simulate.linear(0, *iso_problem.arrays(), trials=0, **GOOD)
     with pytest.raises(ValueError, match="method must be one of"):
         simulate.linear(0, *iso_problem.arrays(), trials=2, method="fast", **GOOD)
-    with pytest.raises(ValueError, match="method='sufficient' needs n >= d"):
+    with pytest.raises(ValueError, match="method='sufficient' needs n >= 2 and"):
         simulate.linear(0, *iso_problem.arrays(), trials=2, method="sufficient", **{**GOOD, "n": 10, "lam": 0.0})
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         simulate.linear(-3, *iso_problem.arrays(), trials=2, **GOOD)

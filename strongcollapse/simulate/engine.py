@@ -83,30 +83,33 @@ def run_tasks(
     tag: bytes = b"",
     store: ChunkStoreLike | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    result_shape: tuple[int, ...] = (),
 ) -> np.ndarray:
     """Runs ``batch_fn`` over ``tasks`` (a dict of equal-length 1-D arrays) chunk by chunk.
 
     Args:
-        batch_fn: maps a dict of arrays of length ``plan.chunk_size`` to results of that length.
+        batch_fn: maps a dict of arrays of length ``plan.chunk_size`` to results of shape
+            (chunk_size,) + result_shape (one result per task, e.g. one risk per model width).
         tasks: per-task scalars.
         plan: from :func:`plan_chunks`.
         tag: bytes identifying everything else the results depend on (problem, method, dtype,
             base key); part of each chunk's store key.
         store: optional chunk store for resuming.
         progress: called as progress(tasks_done, tasks_total, seconds_elapsed) after each chunk.
+        result_shape: shape of one task's result (``()`` for a scalar).
 
     Returns:
-        float64 array of per-task results.
+        float64 array of per-task results, shape (tasks,) + result_shape.
     """
     total = plan.tasks
-    out = np.empty(total, dtype=np.float64)
+    out = np.empty((total,) + tuple(result_shape), dtype=np.float64)
     start = time.perf_counter()
     for c in range(plan.chunks):
         lo, hi = c * plan.chunk_size, min((c + 1) * plan.chunk_size, total)
         chunk = {k: v[lo:hi] for k, v in tasks.items()}
         key = _chunk_key(tag, chunk) if store is not None else ""
         cached = store.get(key) if store is not None else None
-        if cached is not None and cached.shape == (hi - lo,):
+        if cached is not None and cached.shape == out[lo:hi].shape:
             out[lo:hi] = cached
         else:
             pad = plan.chunk_size - (hi - lo)
