@@ -29,21 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
-from analytic.spectral import df12, shrinkage, weighted_sum
-from strongcollapse.validation import (
-    broadcast_named,
-    check_eigenvalues,
-    check_in_range,
-    check_nonnegative,
-    check_vector,
-    require_x64,
-)
+from analytic.spectral import complement, df12, shrinkage, weighted_sum
+from strongcollapse.validation import broadcast_named, check_in_range, check_nonnegative, require_x64
 
 __all__ = [
     "LinearTheory",
     "Plateau",
-    "kappa_floor",
     "kappa",
     "test_error",
     "isotropic_test_error",
@@ -75,32 +68,6 @@ class LinearTheory(NamedTuple):
 
 # ---------------------------------------------------------------------------------------------
 # Fixed points (THEORY.md §2, "Solving the fixed point robustly")
-
-
-def kappa_floor(eigs: Array, n: Array) -> tuple[Array, RootInfo]:
-    """κ_floor(N): 0 if rank Σ = d <= N, else the root of df1(κ) = N (THEORY.md §0).
-
-    Bracket [e_d·1e-14, tr Σ/N] in log κ: df1 is strictly decreasing, df1(tr Σ/N) <= N, and
-    df1(e_d·1e-14) ≈ d > N. In log κ the slope of N − df1 is κ·(−df1') = df1 − df2.
-    """
-    d = eigs.shape[-1]
-    n = jnp.asarray(n, dtype=eigs.dtype)
-    needs = n < d
-    n_safe = jnp.where(needs, n, d - 0.5)  # a harmless equation where the root is unused
-
-    def value_and_slope(k: Array) -> tuple[Array, Array]:
-        f1, f2 = df12(eigs, k)
-        return n_safe - f1, f1 - f2
-
-    lo = jnp.full(n.shape, eigs[-1] * 1e-14)
-    hi = jnp.sum(eigs) / n_safe
-    root, info = solve_increasing_log(value_and_slope, lo, hi)
-    root = implicit_step(value_and_slope, root)
-    return jnp.where(needs, root, 0.0), RootInfo(
-        converged=jnp.where(needs, info.converged, True),
-        iterations=jnp.where(needs, info.iterations, 0),
-        residual=jnp.where(needs, info.residual, 0.0),
-    )
 
 
 def kappa(eigs: Array, n: Array, lam: Array) -> tuple[Array, RootInfo]:
@@ -135,21 +102,10 @@ def kappa(eigs: Array, n: Array, lam: Array) -> tuple[Array, RootInfo]:
 # Test error
 
 
-def _safe_ratio(num: Array, den: Array) -> Array:
-    """num/den with 0/0 := 0 (a vanishing term at the pole n = d stays zero, not NaN)."""
-    return jnp.where(num == 0, 0.0, num / jnp.where(num == 0, 1.0, den))
-
-
-def effective_fraction(n: Array, p: Array, exact_count: bool) -> Array:
-    """The synthetic fraction actually used: rint(p·n)/n (strongcollapse.problem convention)."""
-    return jnp.rint(p * n) / n if exact_count else p
-
-
 @partial(jax.jit, static_argnames=("exact_count",))
 def _test_error(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=True) -> LinearTheory:
     k, info = kappa(eigs, n, lam)  # shape broadcast(n, lam): κ does not depend on p
-    r = shrinkage(eigs, k)
-    s = 1.0 - r  # κ/(e+κ): exactly 0 at κ = 0, so bias and cross vanish without 0/0
+    r, s = shrinkage(eigs, k), complement(eigs, k)  # s = κ/(e+κ): exactly 0 at κ = 0, no 0/0
     f1, f2 = jnp.sum(r, -1), jnp.sum(r**2, -1)
     bias_w = eigs * s**2  # b = κ²⟨w̄, Σ(Σ+κ)^-2 w̄⟩ = Σ e s² w̄², expanded in p below
     cross_w = eigs * s  # κ⟨w̄, Σ(Σ+κ)^-1 Δ⟩ = Σ e s w̄ Δ
@@ -161,8 +117,8 @@ def _test_error(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=True) ->
     b = b11 + 2 * pe * b1d + pe**2 * bdd
     noise = (1 - pe) * sigma1**2 + pe * sigma2**2 + pe * (1 - pe) * c2
     denom = 1.0 - f2 / n
-    bias = _safe_ratio(b, denom)
-    variance = _safe_ratio(noise * f2 / n, denom)
+    bias = safe_ratio(b, denom)
+    variance = safe_ratio(noise * f2 / n, denom)
     cross = -2 * pe * (c1d + pe * cdd)
     floor = pe**2 * c2
     total = bias + variance + cross + floor
@@ -182,11 +138,6 @@ def _test_error(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=True) ->
         iterations=bc(info.iterations),
         residual=bc(info.residual),
     )
-
-
-def _validate_problem(eigs: Any, w1: Any, delta: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    eigs = check_eigenvalues("eigs", eigs)
-    return eigs, check_vector("w1", w1, eigs.shape[0]), check_vector("delta", delta, eigs.shape[0])
 
 
 def test_error(
@@ -230,7 +181,7 @@ def test_error(
         1.0
     """
     require_x64()
-    eigs, w1, delta = _validate_problem(eigs, w1, delta)
+    eigs, w1, delta = validate_problem(eigs, w1, delta)
     n = check_in_range("n", n, 1.0, np.inf)
     p = check_in_range("p", p, 0.0, 1.0)
     lam = check_nonnegative("lam", lam)
@@ -324,7 +275,7 @@ def plateau(eigs: Any, w1: Any, delta: Any, *, p: Any) -> Plateau:
         :class:`Plateau` broadcast over p.
     """
     require_x64()
-    eigs, w1, delta = _validate_problem(eigs, w1, delta)
+    eigs, w1, delta = validate_problem(eigs, w1, delta)
     p = check_in_range("p", p, 0.0, 1.0)
     return _plateau(eigs, w1, delta, p)
 
@@ -366,7 +317,7 @@ def optimal_lam(
         λ*, or (λ*, E(λ*)) when ``return_error``.
     """
     require_x64()
-    eigs, w1, delta = _validate_problem(eigs, w1, delta)
+    eigs, w1, delta = validate_problem(eigs, w1, delta)
     n = check_in_range("n", n, 1.0, np.inf)
     p = check_in_range("p", p, 0.0, 1.0)
     sigma1 = check_nonnegative("sigma1", sigma1)

@@ -11,13 +11,19 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["shrinkage", "df1", "df2", "df12", "weighted_sum"]
+__all__ = ["shrinkage", "complement", "df1", "df2", "df12", "weighted_sum"]
 
 
 def shrinkage(eigs: Array, kappa: Array) -> Array:
     """r_j = e_j / (e_j + κ), shape kappa.shape + (d,). Exactly 1 at κ = 0 (no 0/0: e_j > 0)."""
     kappa = jnp.asarray(kappa)[..., None]
     return eigs / (eigs + kappa)
+
+
+def complement(eigs: Array, kappa: Array) -> Array:
+    """s_j = κ/(e_j + κ) = 1 − r_j, computed directly: 1 − r rounds to 0 once κ < e·1e-16."""
+    kappa = jnp.asarray(kappa)[..., None]
+    return kappa / (eigs + kappa)
 
 
 def df1(eigs: Array, kappa: Array) -> Array:

@@ -130,15 +130,16 @@ def test_same_seed_same_numbers_and_order_chunking_invariance(iso_problem):
 
 def test_jit_equals_eager_for_one_trial(iso_problem):
     import strongcollapse.simulate.model_a as model_a
-    from strongcollapse.simulate.samplers import whitened_shift
+    from strongcollapse.simulate.samplers import Frame
 
     task = {"cell": np.uint32(9), "trial": np.uint32(2), "n": 300.0, "count": 30.0, "lam": 0.01,
             "sigma1": 0.1, "sigma2": 0.2}
     arrays = tuple(jax.numpy.asarray(a) for a in iso_problem.arrays())
     key = jax.random.key(0)
-    shift = whitened_shift(arrays[0], arrays[2])
-    eager = model_a._sufficient_trial(key, *arrays, task, shift=shift)
-    jitted = jax.jit(partial(model_a._sufficient_trial, shift=shift))(key, *arrays, task)
+    frame = Frame.of(arrays[0], arrays[2])
+    trial = partial(model_a._sufficient_trial, frame=frame, penalty=frame.penalty())
+    eager = trial(key, *arrays, task)
+    jitted = jax.jit(trial)(key, *arrays, task)
     np.testing.assert_allclose(eager, jitted, rtol=1e-12)
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from strongcollapse.simulate.samplers import Frame
 from strongcollapse.simulate.wishart import bartlett_gram, chi_square, householder_vector, mixture_statistics
 
 from conftest import ks_two_sample
@@ -86,12 +87,13 @@ def test_mixture_statistics_joint_moments(n, count, s1, s2):
     E G = n I;  E G_ij G_ij = n(1 + δ_ij) + n² δ_ij;  E s = k a;
     E s sᵀ = k(‖a‖² I + 2aaᵀ) + k(k − 1) aaᵀ + ((n − k)σ1² + kσ2²) I;
     E G_ij s_l = k n δ_ij a_l + k(δ_il a_j + δ_jl a_i)  (Isserlis for a shared row, plus distinct rows).
+
+    The sampler works in the frame where a = α e1 (samplers.Frame rotates everything else).
     """
-    d = 5
-    a = np.array([0.8, -0.5, 0.3, 0.0, 0.6])
-    alpha, u = float(np.linalg.norm(a)), householder_vector(jnp.asarray(a))
+    d, alpha = 5, 1.2
+    a = alpha * np.eye(d)[0]
     keys = jax.random.split(jax.random.key(7), DRAWS)
-    draw = jax.vmap(lambda key: mixture_statistics(key, d, float(n), float(count), alpha, u, s1, s2))
+    draw = jax.vmap(lambda key: mixture_statistics(key, d, float(n), float(count), alpha, s1, s2))
     gram, score = (np.asarray(x) for x in draw(keys))
     k, eye = count, np.eye(d)
     _assert_moment(gram, n * eye, "E G")
@@ -102,3 +104,19 @@ def test_mixture_statistics_joint_moments(n, count, s1, s2):
     _assert_moment(np.einsum("bi,bj->bij", score, score), second, "E s sᵀ")
     cross = k * n * np.einsum("ij,l->ijl", eye, a) + k * (np.einsum("il,j->ijl", eye, a) + np.einsum("jl,i->ijl", eye, a))
     _assert_moment(np.einsum("bij,bl->bijl", gram, score), cross, "E G_ij s_l")
+
+
+def test_frame_maps_match_dense_matrices():
+    """Frame: H Σ^1/2 Δ = α e1; whitened = H Σ^1/2; rows = S Σ^1/2 H; penalty = H Σ⁻¹ H; dual = H Σ^-1/2."""
+    rng = np.random.default_rng(0)
+    eigs = np.sort(rng.uniform(0.1, 2.0, 6))[::-1]
+    delta, w, s = rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal((3, 6))
+    frame = Frame.of(jnp.asarray(eigs), jnp.asarray(delta))
+    u = np.asarray(frame.u)
+    h = np.eye(6) - 2 * np.outer(u, u)
+    root = np.diag(np.sqrt(eigs))
+    np.testing.assert_allclose(h @ root @ delta, [frame.alpha, 0, 0, 0, 0, 0], atol=1e-13)
+    np.testing.assert_allclose(frame.whitened(w), h @ root @ w, rtol=1e-13)
+    np.testing.assert_allclose(frame.rows(s), s @ root @ h, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(frame.penalty(), h @ np.diag(1 / eigs) @ h, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(frame.dual(w), h @ np.linalg.inv(root) @ w, rtol=1e-12, atol=1e-13)

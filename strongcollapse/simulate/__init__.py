@@ -3,6 +3,8 @@
 Never imports :mod:`analytic`: simulation and theory meet only in :mod:`strongcollapse.compare`.
 """
 
-from strongcollapse.simulate.model_a import SimulationResult, linear
+from strongcollapse.simulate.model_a import linear
+from strongcollapse.simulate.model_b import random_projection
+from strongcollapse.simulate.sweep import SimulationResult
 
-__all__ = ["SimulationResult", "linear"]
+__all__ = ["SimulationResult", "linear", "random_projection"]

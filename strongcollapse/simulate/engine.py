@@ -15,6 +15,7 @@ and trial.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import time
@@ -26,9 +27,10 @@ __all__ = ["ChunkStoreLike", "Plan", "plan_chunks", "run_tasks"]
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of working memory per chunk on CPU
 MAX_CHUNK = 4096  # beyond this, larger batches stop paying on a few CPU cores
-# Batches whose working set stays near the CPU caches run faster: at d = 128 the benchmark took
-# 300 ms with 32 trials per chunk against 447 ms with all 256 in one (README, Benchmark).
-CACHE_BYTES = 64 << 20
+# Batches whose working set stays near the CPU caches run faster: at d = 128 (1.3 MB per trial)
+# the benchmark's 256 fits took 64 ms in chunks of 16-32 against 123-130 ms in chunks of 128-256.
+CACHE_BYTES = 32 << 20
+IN_FLIGHT = 2
 
 
 class ChunkStoreLike(Protocol):
@@ -104,6 +106,20 @@ def run_tasks(
     total = plan.tasks
     out = np.empty((total,) + tuple(result_shape), dtype=np.float64)
     start = time.perf_counter()
+    # Up to IN_FLIGHT chunks are dispatched before the oldest is waited for: JAX dispatches
+    # asynchronously, so the next chunk computes while the previous one is stored and reported
+    # (and two chunks can use the two cores where one batched LAPACK call would use one).
+    pending: collections.deque = collections.deque()
+
+    def finish_oldest() -> None:
+        lo, hi, key, result = pending.popleft()
+        values = np.asarray(result, dtype=np.float64)[: hi - lo]
+        out[lo:hi] = values
+        if store is not None:
+            store.put(key, values)
+        if progress is not None:
+            progress(hi, total, time.perf_counter() - start)
+
     for c in range(plan.chunks):
         lo, hi = c * plan.chunk_size, min((c + 1) * plan.chunk_size, total)
         chunk = {k: v[lo:hi] for k, v in tasks.items()}
@@ -111,13 +127,14 @@ def run_tasks(
         cached = store.get(key) if store is not None else None
         if cached is not None and cached.shape == out[lo:hi].shape:
             out[lo:hi] = cached
-        else:
-            pad = plan.chunk_size - (hi - lo)
-            padded = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) if pad else v for k, v in chunk.items()}
-            values = np.asarray(batch_fn(padded), dtype=np.float64)[: hi - lo]
-            out[lo:hi] = values
-            if store is not None:
-                store.put(key, values)
-        if progress is not None:
-            progress(hi, total, time.perf_counter() - start)
+            if progress is not None and not pending:
+                progress(hi, total, time.perf_counter() - start)
+            continue
+        pad = plan.chunk_size - (hi - lo)
+        padded = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) if pad else v for k, v in chunk.items()}
+        pending.append((lo, hi, key, batch_fn(padded)))
+        if len(pending) >= IN_FLIGHT:
+            finish_oldest()
+    while pending:
+        finish_oldest()
     return out

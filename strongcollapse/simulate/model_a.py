@@ -33,7 +33,7 @@ from jax import Array
 
 from strongcollapse.simulate.engine import ChunkStoreLike, Plan, plan_chunks, run_tasks
 from strongcollapse.simulate.keys import trial_key
-from strongcollapse.simulate.samplers import draw_data, draw_statistics, whitened_shift
+from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
 from strongcollapse.validation import check_count
 
@@ -59,12 +59,12 @@ def _direct_trial(key, eigs, w1, delta, task, *, n: int) -> Array:
     return risk(eigs, w - w1)
 
 
-def _sufficient_trial(key, eigs, w1, delta, task, *, shift: tuple[Array, Array]) -> Array:
-    gram, score = draw_statistics(trial_key(key, task["cell"], task["trial"]), eigs, task, shift)
+def _sufficient_trial(key, eigs, w1, delta, task, *, frame: Frame, penalty: Array) -> Array:
+    gram, score = draw_statistics(trial_key(key, task["cell"], task["trial"]), task, frame)
     ridge = task["n"] * task["lam"]
-    # ŵ − w1 = (XᵀX + nλ)^-1 (Xᵀ(y − X w1) − nλ w1)
-    system = gram + ridge * jnp.eye(eigs.shape[0], dtype=eigs.dtype)
-    return risk(eigs, cholesky_solve(system, score - ridge * w1))
+    # (G' + nλ HΣ⁻¹H) f = s' − nλ HΣ^-1/2 w1 with ŵ − w1 = Σ^-1/2 H f, so the risk is ‖f‖² (Frame).
+    f = cholesky_solve(gram + ridge * penalty, score - ridge * frame.dual(w1))
+    return jnp.sum(f * f)
 
 
 def _cast(arrays: tuple, tasks: dict, dtype: str) -> tuple[tuple, dict]:
@@ -82,8 +82,9 @@ def _direct_batch(key, eigs, w1, delta, tasks, *, n: int, dtype: str) -> Array:
 @partial(jax.jit, static_argnames=("dtype",))
 def _sufficient_batch(key, eigs, w1, delta, tasks, *, dtype: str) -> Array:
     (eigs, w1, delta), tasks = _cast((eigs, w1, delta), tasks, dtype)
-    shift = whitened_shift(eigs, delta)
-    return jax.vmap(lambda t: _sufficient_trial(key, eigs, w1, delta, t, shift=shift))(tasks)
+    frame = Frame.of(eigs, delta)
+    penalty = frame.penalty()
+    return jax.vmap(lambda t: _sufficient_trial(key, eigs, w1, delta, t, frame=frame, penalty=penalty))(tasks)
 
 
 def _bytes_per_trial(method: str, n: int, d: int, dtype: str) -> int:

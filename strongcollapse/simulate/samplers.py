@@ -11,13 +11,15 @@ does not matter (rows are exchangeable), so both samplers fix them first.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from strongcollapse.simulate.wishart import householder_vector, mixture_statistics
+from strongcollapse.simulate.wishart import householder_vector, mixture_statistics, reflect
 
-__all__ = ["draw_data", "draw_statistics", "whitened_shift"]
+__all__ = ["Frame", "draw_data", "draw_statistics"]
 
 
 def draw_data(key: Array, eigs: Array, w1: Array, delta: Array, task: dict, n: int) -> tuple[Array, Array]:
@@ -32,22 +34,53 @@ def draw_data(key: Array, eigs: Array, w1: Array, delta: Array, task: dict, n: i
     return x, y
 
 
-def whitened_shift(eigs: Array, delta: Array) -> tuple[Array, Array]:
-    """(‖Σ^1/2 Δ‖, Householder vector of Σ^1/2 Δ): what the sufficient sampler needs of Δ."""
-    a = jnp.sqrt(eigs) * delta
-    return jnp.linalg.norm(a), householder_vector(a)
+class Frame(NamedTuple):
+    """The rotated whitened frame z' = H Σ^-1/2 x of the sufficient statistics (H Σ^1/2 Δ = α e1).
 
+    Ridge in this frame (e = ŵ − w1 = Σ^-1/2 H f, so that ‖e‖²_Σ = ‖f‖²):
 
-def draw_statistics(key: Array, eigs: Array, task: dict, shift: tuple[Array, Array]) -> tuple[Array, Array]:
-    """(XᵀX, Xᵀ(y − X w1)) of one training set, drawn exactly without X.
+        (XᵀX + μ) e = Xᵀ(y − Xw1) − μ w1   ⟺   (G' + μ H Σ⁻¹ H) f = s' − μ H Σ^-1/2 w1,
 
-    With X = Z Σ^1/2: XᵀX = Σ^1/2 ZᵀZ Σ^1/2 and Xᵀ(y − X w1) = Σ^1/2 Zᵀv (wishart.py). Returning
-    the label residual against w1, not Xᵀy, lets callers solve for ŵ − w1 directly, which keeps
-    full relative precision when the error is tiny (n ≫ d).
+    with (G', s') = (Z'ᵀZ', Z'ᵀv) as drawn. Only O(d²) work per batch rotates the problem into the
+    frame; no trial ever rotates its d×d Gram matrix back.
     """
-    alpha, u = shift
-    gram, score = mixture_statistics(
-        key, eigs.shape[0], task["n"], task["count"], alpha, u, task["sigma1"], task["sigma2"], eigs.dtype
+
+    alpha: Array  # ‖Σ^1/2 Δ‖ = c
+    u: Array  # Householder vector of Σ^1/2 Δ
+    root: Array  # Σ^1/2 (its diagonal)
+
+    @classmethod
+    def of(cls, eigs: Array, delta: Array) -> "Frame":
+        """The frame of a problem (computed once per batch)."""
+        root = jnp.sqrt(eigs)
+        a = root * delta
+        return cls(jnp.linalg.norm(a), householder_vector(a), root)
+
+    def whitened(self, w: Array) -> Array:
+        """H Σ^1/2 w: a weight vector in the frame (risk ‖w‖²_Σ = ‖H Σ^1/2 w‖²)."""
+        return reflect(self.u, self.root * w)
+
+    def rows(self, s: Array) -> Array:
+        """S Σ^1/2 H: a projection's rows acting on frame coordinates (S x = (S Σ^1/2 H) z')."""
+        return reflect(self.u, (s * self.root).T).T
+
+    def penalty(self) -> Array:
+        """H Σ⁻¹ H: the ridge penalty ‖w‖² = ‖e + w1‖² in frame coordinates (its quadratic part)."""
+        inverse = jnp.diag(1.0 / self.root**2)
+        return reflect(self.u, reflect(self.u, inverse).T)
+
+    def dual(self, w: Array) -> Array:
+        """H Σ^-1/2 w: the ridge penalty's linear term in frame coordinates."""
+        return reflect(self.u, w / self.root)
+
+
+def draw_statistics(key: Array, task: dict, frame: Frame) -> tuple[Array, Array]:
+    """(G', s') = (Z'ᵀZ', Z'ᵀv) of one training set in the frame, drawn exactly without X.
+
+    v = y − X w1 is the label residual against the real teacher, so callers solve for ŵ − w1
+    directly, which keeps full relative precision when the error is tiny (n ≫ d).
+    """
+    d = frame.root.shape[0]
+    return mixture_statistics(
+        key, d, task["n"], task["count"], frame.alpha, task["sigma1"], task["sigma2"], frame.root.dtype
     )
-    root = jnp.sqrt(eigs)
-    return root[:, None] * gram * root[None, :], root * score

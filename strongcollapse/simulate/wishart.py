@@ -23,7 +23,9 @@ so XᵀX = Σ^1/2 ZᵀZ Σ^1/2 and Xᵀ(y − X w1) = Σ^1/2 Zᵀv. The pair (Z�
 
        Z'ᵀZ' = [[K11, (LᵀT)_0], [(LᵀT)_0ᵀ, TᵀT + BBᵀ]],     Z'ᵀv = [K12; (LᵀT)_1],
 
-   and ZᵀZ = H Z'ᵀZ' H, Zᵀv = H Z'ᵀv.
+   and ZᵀZ = H Z'ᵀZ' H, Zᵀv = H Z'ᵀv. The statistics are returned in the rotated frame (Z'ᵀZ',
+   Z'ᵀv): callers rotate the few vectors of the problem instead of the d×d Gram matrix
+   (samplers.Frame).
 
 One Bartlett factor of size d−1 replaces the two of the naive group-by-group construction: half
 the normals, half the chi-squares and half the d³ products (measured in the benchmark).
@@ -47,7 +49,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["chi_square", "bartlett_gram", "householder_vector", "mixture_statistics"]
+__all__ = ["chi_square", "bartlett_gram", "householder_vector", "reflect", "mixture_statistics"]
 
 
 def chi_square(key: Array, dof: Array, dtype=jnp.float64) -> Array:
@@ -142,7 +144,7 @@ def householder_vector(a: Array) -> Array:
     return jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1.0), 0.0)
 
 
-def _reflect(u: Array, x: Array) -> Array:
+def reflect(u: Array, x: Array) -> Array:
     """(I − 2uuᵀ) x for a vector x, or for the rows' index of a matrix (left multiplication)."""
     return x - 2.0 * jnp.outer(u, u @ x) if x.ndim == 2 else x - 2.0 * u * (u @ x)
 
@@ -158,12 +160,11 @@ def mixture_statistics(
     n: Array,
     count: Array,
     alpha: Array,
-    u: Array,
     sigma1: Array,
     sigma2: Array,
     dtype=jnp.float64,
 ) -> tuple[Array, Array]:
-    """Draws (ZᵀZ, Zᵀv) exactly for n whitened rows of which ``count`` are synthetic.
+    """Draws (Z'ᵀZ', Z'ᵀv) exactly for n rotated whitened rows of which ``count`` are synthetic.
 
     See the module docstring for the construction. Needs n >= 2.
 
@@ -172,12 +173,12 @@ def mixture_statistics(
         d: dimension (static, >= 2).
         n, count: sample size and number of synthetic rows (dynamic, integer-valued).
         alpha: ‖Σ^1/2 Δ‖ = c, the synthetic shift's size in whitened coordinates.
-        u: (d,) Householder vector of a = Σ^1/2 Δ (:func:`householder_vector`).
         sigma1, sigma2: label-noise standard deviations of real and synthetic rows.
         dtype: float dtype.
 
     Returns:
-        (gram, score): ZᵀZ (d, d) and Zᵀv (d,), v = y − X w1 in whitened coordinates.
+        (gram, score): Z'ᵀZ' (d, d) and Z'ᵀv (d,), v = y − X w1, in the frame z' = H z where
+        H Σ^1/2 Δ = α e1.
     """
     k_chi, k_norm, k_t, k_b = jax.random.split(key, 4)
     groups = jnp.stack([n - count, n - count - 1.0, count, count - 1.0])
@@ -199,5 +200,4 @@ def mixture_statistics(
     rest = bartlett_gram(k_b, d - 1, n - 2.0, dtype) + t.T @ t
     gram = jnp.block([[k[0, 0][None, None], c_r[None, :]], [c_r[:, None], rest]])
     score = jnp.concatenate([k[0, 1][None], v_r])
-    gram = _reflect(u, _reflect(u, gram).T)  # H G' H (G' symmetric)
-    return gram, _reflect(u, score)
+    return gram, score
