@@ -35,7 +35,13 @@ from jax import Array
 from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
 from analytic.spectral import complement, shrinkage, weighted_sum
-from strongcollapse.validation import broadcast_named, check_in_range, check_nonnegative, require_x64
+from strongcollapse.validation import (
+    ParameterError,
+    broadcast_named,
+    check_in_range,
+    check_nonnegative,
+    require_x64,
+)
 
 __all__ = ["RandomProjectionTheory", "InfiniteDataLimit", "WidthPeak", "kappa", "test_error", "collapse_gap",
            "pole_residue", "infinite_data_limit", "peak_width", "isotropic_kappa", "isotropic_test_error",
@@ -368,7 +374,7 @@ def peak_width(
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
     if np.any(a["n"] >= eigs.shape[0]):
         d, worst = eigs.shape[0], float(a["n"].max())
-        raise ValueError(f"n must be in [1, d) with d = {d} for a width peak, got {worst!r}")
+        raise ParameterError(f"n must be in [1, d) with d = {d} for a width peak, got {worst!r}")
     return _peak_width(eigs, w1, delta, a["n"], a["p"], a["lam"], a["sigma1"], a["sigma2"],
                        exact_count=bool(exact_count))
 

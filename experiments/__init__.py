@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from strongcollapse.runner import Experiment
 
-from experiments import strong_collapse
+from experiments import collapse_gap, pareto, strong_collapse, width
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (strong_collapse.EXPERIMENT,)
+    e.name: e for e in (strong_collapse.EXPERIMENT, width.EXPERIMENT, collapse_gap.EXPERIMENT, pareto.EXPERIMENT)
 }
 
 __all__ = ["EXPERIMENTS"]

@@ -19,12 +19,12 @@ import numpy as np
 
 import strongcollapse.simulate as simulate
 from analytic import linear as theory
-from strongcollapse.compare import finite_size_allowance, summarise
-from strongcollapse.plotting import colors, legend_keys, new_figure, save, theory_and_simulation, threshold
+from strongcollapse.compare import finite_size_allowance
+from strongcollapse.plotting import colors, legend_keys, new_figure, theory_and_simulation, threshold
 from strongcollapse.problem import Problem
-from strongcollapse.results import write_csv
+from strongcollapse.report import Report
 from strongcollapse.runner import Experiment, RunContext
-from strongcollapse.validation import check_count, check_in_range, check_nonnegative
+from strongcollapse.validation import ParameterError, check_count, check_in_range, check_nonnegative
 
 CONFIG: dict[str, Any] = {
     "seed": 0,
@@ -62,12 +62,12 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
     regs = list(config["regularisation"])
     unknown = [r for r in regs if r not in REGULARISATIONS]
     if unknown or not regs:
-        raise ValueError(f"regularisation must be a non-empty list from {list(REGULARISATIONS)}, got {regs}")
+        raise ParameterError(f"regularisation must be a non-empty list from {list(REGULARISATIONS)}, got {regs}")
     if not config["panels"]:
-        raise ValueError("panels must list at least one spectrum")
+        raise ParameterError("panels must list at least one spectrum")
     ns = np.unique(np.rint(np.ravel(ratios) * d)).astype(np.int64)
     if (ns == d).any():
-        raise ValueError(f"n_over_d must avoid 1: n = d = {d} is the ridgeless pole (infinite error)")
+        raise ParameterError(f"n_over_d must avoid 1: n = d = {d} is the ridgeless pole (infinite error)")
     return {
         "d": d,
         "n": ns,
@@ -101,10 +101,8 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     s1, s2 = cfg["sigma1"], cfg["sigma2"]
     fig, axes = new_figure(len(regs), len(config["panels"]))
     palette = colors(ps.size)
-    rows: list[dict[str, Any]] = []
-    means, sems, theories, allowances = [], [], [], []
-    convergence = {"all_converged": True, "max_iterations": 0, "max_residual": 0.0}
-    plateau_report: list[str] = []
+    report = Report(r_text=f"{cfg['r0']:.0%} + 1/|n-d|")
+    report.notes.append("at the largest n, against the predicted n → ∞ plateau:")
 
     for col, panel in enumerate(config["panels"]):
         problem = Problem.build(
@@ -120,12 +118,10 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             ctx.seed, *args, n=n_grid, p=p_grid, lam=lam, sigma1=s1, sigma2=s2, trials=trials,
             store=ctx.store, progress=ctx.progress(panel["title"]),
         )
-        convergence["all_converged"] &= bool(np.all(th.converged))
-        convergence["max_iterations"] = max(convergence["max_iterations"], int(np.max(th.iterations)))
-        convergence["max_residual"] = max(convergence["max_residual"], float(np.max(th.residual)))
+        report.solver(th)
         plateaus = theory.plateau(*args, p=ps)
         allowance = finite_size_allowance(n_grid, d, cfg["r0"])
-        means.append(sim.mean), sems.append(sim.sem), theories.append(th.total), allowances.append(allowance)
+        report.compare(sim.mean, sim.sem, th.total, allowance)
 
         dense = _dense_n(d, int(ns.min()), int(ns.max()))
         for r, reg in enumerate(regs):
@@ -144,7 +140,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
                     ax.axhline(float(floor[i]), color=palette[i], ls=":", lw=1.2)
                 big = -1  # the largest n: how close to the plateau did the simulation get?
                 if p > 0:
-                    plateau_report.append(
+                    report.notes.append(
                         f"{panel['title']:>10} {reg:>9} p={p:<6g} E(n={ns[big]}) = {sim.mean[r, i, big]:.3e}"
                         f" ± {sim.sem[r, i, big]:.1e}, plateau {float(floor[i]):.3e} "
                         f"(ratio {sim.mean[r, i, big] / float(floor[i]):.3f})"
@@ -164,7 +160,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         for r, reg in enumerate(regs):
             for i, p in enumerate(ps):
                 for j, n in enumerate(ns):
-                    rows.append({
+                    report.rows.append({
                         "panel": panel["title"],
                         "spectrum": json.dumps(panel["spectrum"], sort_keys=True),
                         "source": panel.get("source", 0.0),
@@ -207,25 +203,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         "the theory lines where p·n is small",
         fontsize=10,
     )
-    files = save(fig, ctx.out, "strong-collapse")
-    write_csv(ctx.out / "results.csv", rows)
-    agreement = summarise(
-        np.concatenate([np.ravel(m) for m in means]), np.concatenate([np.ravel(s) for s in sems]),
-        np.concatenate([np.ravel(t) for t in theories]), np.concatenate([np.ravel(a) for a in allowances]),
-        r_text=f"{cfg['r0']:.0%} + 1/|n-d|",
-    )
-    ctx.log(f"[{ctx.name}] {agreement.line()}")
-    ctx.log(f"[{ctx.name}] at the largest n, against the predicted n → ∞ plateau:")
-    for line in plateau_report:
-        ctx.log("    " + line)
-    if not convergence["all_converged"]:
-        ctx.log(f"[{ctx.name}] WARNING: a fixed-point solve did not converge (see meta.json)")
-    return {
-        "agreement": agreement.__dict__ | {"ok": agreement.ok},
-        "convergence": convergence,
-        "plateaus": plateau_report,
-        "files": files + ["results.csv", "meta.json"],
-    }
+    return report.finish(ctx, fig, "strong-collapse")
 
 
 EXPERIMENT = Experiment(

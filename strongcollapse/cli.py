@@ -1,7 +1,8 @@
 """Command line: ``strongcollapse list | run NAME | config NAME | bench``.
 
-Bad input (an unknown experiment, a malformed option, an out-of-range parameter) prints one line
-on stderr and exits with code 2, never a traceback. Ctrl-C exits with 130 after saying where the
+Bad input (an unknown experiment, a malformed option, an out-of-range parameter: a
+:class:`~strongcollapse.validation.ParameterError`) prints one line on stderr and exits with code 2,
+never a traceback; any other exception is a bug and is shown with its traceback. Ctrl-C exits with 130 after saying where the
 finished chunks are; rerunning the same command resumes from them.
 """
 
@@ -12,6 +13,8 @@ import json
 import pathlib
 import sys
 from typing import Sequence
+
+from strongcollapse.validation import ParameterError
 
 __all__ = ["main"]
 
@@ -72,9 +75,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "bench":
         from strongcollapse.bench import run_benchmark
+        from strongcollapse.bench_width import run_width_benchmark
         from strongcollapse.results import write_json
 
-        numbers = run_benchmark(quick=args.quick, seed=args.seed)
+        numbers = {"linear": run_benchmark(quick=args.quick, seed=args.seed),
+                   "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed)}
         if args.json:
             write_json(pathlib.Path(args.json), numbers)
         return 0
@@ -103,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         return _dispatch(args)
-    except (UsageError, ValueError, OSError) as err:
+    except (UsageError, ParameterError, OSError) as err:
+        # Bad input only: any other exception is a bug and keeps its traceback.
         print(f"strongcollapse: error: {err}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 from typing import Any, Iterable
+from strongcollapse.validation import ParameterError
 
 __all__ = ["merge", "apply_sets", "config_hash"]
 
@@ -43,25 +44,25 @@ def apply_sets(config: dict[str, Any], assignments: Iterable[str]) -> dict[str, 
     out = copy.deepcopy(config)
     for assignment in assignments:
         if "=" not in assignment:
-            raise ValueError(f"--set expects key=value, got {assignment!r}")
+            raise ParameterError(f"--set expects key=value, got {assignment!r}")
         path, text = assignment.split("=", 1)
         parts = path.strip().split(".")
         if not all(parts):
-            raise ValueError(f"--set key must be a dotted path like trials or panels.0.beta, got {path!r}")
+            raise ParameterError(f"--set key must be a dotted path like trials or panels.0.beta, got {path!r}")
         node: Any = out
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ValueError(f"--set key {path!r}: {part!r} is not an index of a list of {len(node)}")
+                    raise ParameterError(f"--set key {path!r}: {part!r} is not an index of a list of {len(node)}")
                 index: Any = int(part)
             elif isinstance(node, dict):
                 if part not in node:
                     where = ".".join(parts[:depth]) or "the config"
-                    raise ValueError(f"--set key {path!r}: {where} has no {part!r}; known keys {sorted(node)}")
+                    raise ParameterError(f"--set key {path!r}: {where} has no {part!r}; known keys {sorted(node)}")
                 index = part
             else:
-                raise ValueError(f"--set key {path!r}: {'.'.join(parts[:depth])} is a value, not a section")
+                raise ParameterError(f"--set key {path!r}: {'.'.join(parts[:depth])} is a value, not a section")
             if last:
                 node[index] = _parse_value(text)
             else:

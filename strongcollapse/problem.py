@@ -18,7 +18,7 @@ import numpy as np
 
 from strongcollapse.spectra import Spectrum, make_spectrum
 from strongcollapse.teachers import sigma_inner, source_teacher, synthetic_shift
-from strongcollapse.validation import check_eigenvalues, check_vector
+from strongcollapse.validation import ParameterError, check_eigenvalues, check_vector
 
 __all__ = ["Problem", "synthetic_count"]
 
@@ -68,9 +68,9 @@ class Problem:
         known = {"spectrum", "d", "source", "signal", "c2", "corr"}
         unknown = sorted(set(config) - known)
         if unknown:
-            raise ValueError(f"problem config takes keys {sorted(known)}, got unknown {unknown}")
+            raise ParameterError(f"problem config takes keys {sorted(known)}, got unknown {unknown}")
         if "spectrum" not in config or "d" not in config:
-            raise ValueError("problem config needs 'spectrum' and 'd'")
+            raise ParameterError("problem config needs 'spectrum' and 'd'")
         rest = {k: config[k] for k in ("source", "signal", "c2", "corr") if k in config}
         return cls.build(config["spectrum"], config["d"], **rest)
 

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 import jax
 import jaxlib
 import numpy as np
+from strongcollapse.validation import ParameterError
 
 __all__ = ["ChunkStore", "atomic_write_text", "write_csv", "write_json", "environment", "to_jsonable"]
 
@@ -100,7 +101,7 @@ def write_csv(path: pathlib.Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Writes tidy rows (all with the same keys) atomically; returns the number of rows."""
     rows = list(rows)
     if not rows:
-        raise ValueError("no rows to write")
+        raise ParameterError("no rows to write")
     fields = list(rows[0])
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from strongcollapse.config import apply_sets, config_hash, merge
 from strongcollapse.results import ChunkStore, environment, write_json
+from strongcollapse.validation import ParameterError
 
 __all__ = ["Experiment", "RunContext", "run_experiment"]
 
@@ -66,7 +67,7 @@ def resolve_config(experiment: Experiment, *, quick: bool, sets: list[str], seed
     config = apply_sets(config, sets)
     if seed is not None:
         if seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed}")
+            raise ParameterError(f"seed must be an integer >= 0, got {seed}")
         config["seed"] = int(seed)
     return config
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from strongcollapse.validation import check_count, check_eigenvalues, check_positive
+from strongcollapse.validation import ParameterError, check_count, check_eigenvalues, check_positive
 
 __all__ = [
     "Spectrum",
@@ -41,7 +41,7 @@ def register_spectrum(name: str) -> Callable[[type["Spectrum"]], type["Spectrum"
 
     def decorate(cls: type[Spectrum]) -> type[Spectrum]:
         if name in SPECTRA and SPECTRA[name] is not cls:
-            raise ValueError(f"spectrum kind {name!r} is already registered")
+            raise ParameterError(f"spectrum kind {name!r} is already registered")
         cls.kind = name
         SPECTRA[name] = cls
         return cls
@@ -111,7 +111,7 @@ class FromEigenvalues(Spectrum):
 
     def __post_init__(self) -> None:
         if (self.eigs is None) == (self.path is None):
-            raise ValueError("FromEigenvalues needs exactly one of eigs and path")
+            raise ParameterError("FromEigenvalues needs exactly one of eigs and path")
         if self.eigs is not None:
             values = np.sort(np.asarray(self.eigs, dtype=np.float64).ravel())[::-1]
             check_positive("eigs", values)
@@ -123,11 +123,11 @@ class FromEigenvalues(Spectrum):
             return np.asarray(self.eigs)
         file = pathlib.Path(self.path).expanduser()  # type: ignore[arg-type]
         if not file.is_file():
-            raise ValueError(f"path must name an existing .npy file of eigenvalues, got {self.path!r}")
+            raise ParameterError(f"path must name an existing .npy file of eigenvalues, got {self.path!r}")
         try:
             loaded = np.load(file, allow_pickle=False)
         except ValueError as err:
-            raise ValueError(f"path {self.path!r} is not a readable .npy array: {err}") from None
+            raise ParameterError(f"path {self.path!r} is not a readable .npy array: {err}") from None
         values = np.sort(np.asarray(loaded, dtype=np.float64).ravel())[::-1]
         return check_positive(f"eigenvalues in {self.path}", values)
 
@@ -139,7 +139,7 @@ class FromEigenvalues(Spectrum):
     def _eigenvalues(self, d: int) -> np.ndarray:
         values = self.values()
         if values.shape[0] != d:
-            raise ValueError(f"d must equal the number of given eigenvalues ({values.shape[0]}), got {d}")
+            raise ParameterError(f"d must equal the number of given eigenvalues ({values.shape[0]}), got {d}")
         return values
 
 
@@ -148,16 +148,16 @@ def make_spectrum(config: dict[str, Any] | Spectrum) -> Spectrum:
     if isinstance(config, Spectrum):
         return config
     if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"spectrum must be a dict with a 'kind' key, got {config!r}")
+        raise ParameterError(f"spectrum must be a dict with a 'kind' key, got {config!r}")
     fields = dict(config)
     kind = fields.pop("kind")
     if kind not in SPECTRA:
-        raise ValueError(f"spectrum kind must be one of {sorted(SPECTRA)}, got {kind!r}")
+        raise ParameterError(f"spectrum kind must be one of {sorted(SPECTRA)}, got {kind!r}")
     cls = SPECTRA[kind]
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(fields) - names)
     if unknown:
-        raise ValueError(f"spectrum {kind!r} takes fields {sorted(names)}, got unknown {unknown}")
+        raise ParameterError(f"spectrum {kind!r} takes fields {sorted(names)}, got unknown {unknown}")
     if "eigs" in fields and fields["eigs"] is not None:
         fields["eigs"] = tuple(np.asarray(fields["eigs"], dtype=np.float64).ravel())
     return cls(**fields)

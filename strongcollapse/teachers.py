@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from strongcollapse.validation import (
+    ParameterError,
     check_eigenvalues,
     check_in_range,
     check_nonnegative,
@@ -86,7 +87,7 @@ def synthetic_shift(
     rho = float(check_in_range("corr", corr, -1.0, 1.0))
     norm_w1 = np.sqrt(sigma_inner(eigs, w1, w1))
     if norm_w1 == 0:
-        raise ValueError("w1 must be non-zero (‖w1‖_Σ > 0) to define a correlation with it")
+        raise ParameterError("w1 must be non-zero (‖w1‖_Σ > 0) to define a correlation with it")
     u = w1 / norm_w1
     if direction is None:
         direction = np.where(np.arange(d) % 2 == 0, 1.0, -1.0) * np.abs(w1)
@@ -94,6 +95,6 @@ def synthetic_shift(
     v = v - sigma_inner(eigs, u, v) * u
     norm_v = np.sqrt(max(sigma_inner(eigs, v, v), 0.0))
     if abs(rho) < 1 and norm_v <= 1e-12 * np.sqrt(sigma_inner(eigs, direction, direction)):
-        raise ValueError("direction must not be parallel to w1 when |corr| < 1 (pass another direction)")
+        raise ParameterError("direction must not be parallel to w1 when |corr| < 1 (pass another direction)")
     v = v / norm_v if norm_v > 0 else np.zeros(d)
     return c * (rho * u + np.sqrt(1.0 - rho**2) * v)

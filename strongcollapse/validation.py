@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 __all__ = [
+    "ParameterError",
     "as_array",
     "check_in_range",
     "check_nonnegative",
@@ -26,6 +27,14 @@ __all__ = [
 ]
 
 
+class ParameterError(ValueError):
+    """Out-of-range or malformed input, with a message naming the parameter and its allowed range.
+
+    A ValueError, so callers may catch either; the CLI reports exactly these (and its own usage
+    errors) as one line with exit code 2, while any other exception is a bug and keeps its traceback.
+    """
+
+
 def _describe(value: np.ndarray) -> str:
     """Shows the first offending entry of an array, or the scalar itself."""
     flat = np.ravel(value)
@@ -35,16 +44,16 @@ def _describe(value: np.ndarray) -> str:
 def as_array(name: str, value: Any) -> np.ndarray:
     """Converts ``value`` to a finite float64 array or raises ``ValueError`` naming ``name``."""
     if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
+        raise ParameterError(f"{name} must be a number or an array of numbers, got {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+        raise ParameterError(f"{name} must be a number or an array of numbers, got {value!r}") from None
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ParameterError(f"{name} must not be empty")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise ValueError(f"{name} must be finite, got {_describe(arr[bad])}")
+        raise ParameterError(f"{name} must be finite, got {_describe(arr[bad])}")
     return arr
 
 
@@ -53,7 +62,7 @@ def check_in_range(name: str, value: Any, lo: float, hi: float) -> np.ndarray:
     arr = as_array(name, value)
     bad = (arr < lo) | (arr > hi)
     if bad.any():
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {_describe(arr[bad])}")
+        raise ParameterError(f"{name} must be in [{lo:g}, {hi:g}], got {_describe(arr[bad])}")
     return arr
 
 
@@ -61,7 +70,7 @@ def check_nonnegative(name: str, value: Any) -> np.ndarray:
     """Finite values >= 0."""
     arr = as_array(name, value)
     if (arr < 0).any():
-        raise ValueError(f"{name} must be >= 0 (finite), got {_describe(arr[arr < 0])}")
+        raise ParameterError(f"{name} must be >= 0 (finite), got {_describe(arr[arr < 0])}")
     return arr
 
 
@@ -69,7 +78,7 @@ def check_positive(name: str, value: Any) -> np.ndarray:
     """Finite values > 0."""
     arr = as_array(name, value)
     if (arr <= 0).any():
-        raise ValueError(f"{name} must be > 0 (finite), got {_describe(arr[arr <= 0])}")
+        raise ParameterError(f"{name} must be > 0 (finite), got {_describe(arr[arr <= 0])}")
     return arr
 
 
@@ -78,7 +87,7 @@ def check_count(name: str, value: Any, minimum: int = 1) -> np.ndarray:
     arr = as_array(name, value)
     bad = (arr < minimum) | (arr != np.round(arr))
     if bad.any():
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {_describe(arr[bad])}")
+        raise ParameterError(f"{name} must be an integer >= {minimum}, got {_describe(arr[bad])}")
     return arr.astype(np.int64)
 
 
@@ -86,9 +95,9 @@ def check_vector(name: str, value: Any, d: int | None = None) -> np.ndarray:
     """A finite 1-D float64 vector, of length ``d`` when given."""
     arr = as_array(name, value)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+        raise ParameterError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if d is not None and arr.shape[0] != d:
-        raise ValueError(
+        raise ParameterError(
             f"{name} must have length d = {d} (one coordinate per eigenvalue), got length {arr.shape[0]}"
         )
     return arr
@@ -98,9 +107,9 @@ def check_eigenvalues(name: str, value: Any) -> np.ndarray:
     """Positive finite eigenvalues in non-increasing order, shape (d,)."""
     arr = check_vector(name, value)
     if (arr <= 0).any():
-        raise ValueError(f"{name} must be > 0 (finite), got {_describe(arr[arr <= 0])}")
+        raise ParameterError(f"{name} must be > 0 (finite), got {_describe(arr[arr <= 0])}")
     if (np.diff(arr) > 0).any():
-        raise ValueError(f"{name} must be sorted in non-increasing order (descending)")
+        raise ParameterError(f"{name} must be sorted in non-increasing order (descending)")
     return arr
 
 
@@ -110,7 +119,7 @@ def broadcast_named(**arrays: np.ndarray) -> list[np.ndarray]:
         return list(np.broadcast_arrays(*arrays.values()))
     except ValueError:
         shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
-        raise ValueError(f"parameters must broadcast to a common shape, got {shapes}") from None
+        raise ParameterError(f"parameters must broadcast to a common shape, got {shapes}") from None
 
 
 def require_x64() -> None:

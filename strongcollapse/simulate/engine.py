@@ -22,6 +22,7 @@ import time
 from typing import Callable, Protocol
 
 import numpy as np
+from strongcollapse.validation import ParameterError
 
 __all__ = ["ChunkStoreLike", "Plan", "plan_chunks", "run_tasks"]
 
@@ -64,7 +65,7 @@ def plan_chunks(
         # Balance the chunks: 900 tasks at a cap of 830 run as 2 x 450, not 830 + 70 padded to 830.
         chunk_size = -(-tasks // -(-tasks // cap))
     elif chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size}")
+        raise ParameterError(f"chunk_size must be an integer >= 1, got {chunk_size}")
     chunk_size = int(min(chunk_size, tasks))
     return Plan(tasks, chunk_size, -(-tasks // chunk_size), int(bytes_per_task))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from strongcollapse.validation import ParameterError
 
 __all__ = ["as_key", "cell_ids", "trial_key"]
 
@@ -21,14 +22,14 @@ def as_key(key: Any) -> jax.Array:
     """Accepts an int seed, a new-style typed key or a legacy uint32[2] key; returns a typed key."""
     if isinstance(key, (int, np.integer)):
         if key < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {key}")
+            raise ParameterError(f"seed must be an integer >= 0, got {key}")
         return jax.random.key(int(key))
     if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     try:
         return jax.random.wrap_key_data(np.asarray(key, dtype=np.uint32))
     except Exception:  # noqa: BLE001 - any failure means the argument is not a key
-        raise ValueError(f"key must be an int seed or a jax.random key, got {key!r}") from None
+        raise ParameterError(f"key must be an int seed or a jax.random key, got {key!r}") from None
 
 
 def cell_ids(*columns: np.ndarray) -> np.ndarray:

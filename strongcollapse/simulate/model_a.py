@@ -35,7 +35,7 @@ from strongcollapse.simulate.engine import ChunkStoreLike, Plan, plan_chunks, ru
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
-from strongcollapse.validation import check_count
+from strongcollapse.validation import ParameterError, check_count
 
 __all__ = ["SimulationResult", "linear", "use_sufficient"]
 
@@ -187,10 +187,10 @@ def use_sufficient(method: str, d: int, n: np.ndarray, lam: np.ndarray) -> np.nd
     if method == "direct":
         return np.zeros(n.shape, dtype=bool)
     if d < 2:
-        raise ValueError("method='sufficient' needs d >= 2; use method='direct' or 'auto'")
+        raise ParameterError("method='sufficient' needs d >= 2; use method='direct' or 'auto'")
     bad = ((n < d) & (lam == 0)) | (n < 2)
     if bad.any():
-        raise ValueError(
+        raise ParameterError(
             f"method='sufficient' needs n >= 2 and (n >= d = {d} or lam > 0) (a solvable primal "
             f"system), got n = {int(n[bad][0])} with lam = {lam[bad][0]:g}; use method='direct' or 'auto'"
         )

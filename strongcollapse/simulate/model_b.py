@@ -8,8 +8,9 @@ One trial of one data cell (n, p, λ, σ1, σ2):
     E = ‖S_mᵀ v̂ − w1‖²_Σ                     (exact population risk of the effective weights)
 
 All widths of a trial share S and the training set (nested widths, common random numbers: a width
-sweep is smooth); trials draw independent S and data. ``nested=False`` draws an independent S per
-width instead.
+sweep is smooth), and all cells of a sweep share S in the same trial (so differences between
+cells, like the collapse gap, are precise); trials draw independent S and data. ``nested=False``
+draws an independent S per width instead.
 
 Each width is solved exactly in the smallest space where its system is non-singular (F = X Sᵀ,
 A = XᵀX, C_m = S_mᵀ S_m, μ = nλ):
@@ -43,7 +44,7 @@ from strongcollapse.simulate.engine import ChunkStoreLike, Plan, plan_chunks, ru
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
-from strongcollapse.validation import check_count
+from strongcollapse.validation import ParameterError, check_count
 
 __all__ = ["random_projection", "width_spaces"]
 
@@ -78,17 +79,28 @@ def _feature_errors(s_p: Array, gram: Array, rhs: Array, mu: Array, widths: tupl
 
 
 def _sample_errors(s, f, y, mu, widths, eigs, w1) -> Array:
-    """Risks of sample-space widths (n < m): v = F_mᵀ(F_m F_mᵀ + μ)⁻¹ y, kernels accumulated."""
+    """Risks of sample-space widths (n < m): v_m = F_mᵀ α_m, α_m = (F_m F_mᵀ + μ)⁻¹ y.
+
+    The n×n kernels accumulate width by width, then are factorised in one batched call (measured
+    1.9× faster than factorising each as it is formed: n = 500, 17 widths). F_mᵀ α_m for all
+    widths is one product with F, masked beyond each m, and S_mᵀ of it one more.
+    """
     n = f.shape[0]
     kernel = mu * jnp.eye(n, dtype=f.dtype)
-    done, out = 0, []
+    done, kernels = 0, []
     for m in widths:
         block = f[:, done:m]
         kernel = kernel + block @ block.T
         done = m
-        alpha = cholesky_solve(kernel, y)
-        out.append(risk(eigs, s[:m].T @ (f[:, :m].T @ alpha) - w1))
-    return jnp.stack(out)
+        kernels.append(kernel)
+    factor = jax.lax.linalg.cholesky(jnp.stack(kernels), symmetrize_input=False)
+    rhs = jnp.broadcast_to(y[None, :, None], (len(widths), n, 1))
+    z = jax.lax.linalg.triangular_solve(factor, rhs, left_side=True, lower=True)
+    alpha = jax.lax.linalg.triangular_solve(factor, z, left_side=True, lower=True, transpose_a=True)[..., 0]
+    m_max = widths[-1]
+    mask = np.arange(m_max)[None, :] < np.asarray(widths)[:, None]
+    v = jnp.where(mask, alpha @ f[:, :m_max], 0.0)  # row j: v of width widths[j], zero-padded
+    return risk(eigs, (v @ s[:m_max] - w1).T)
 
 
 def _weight_errors(s, gram, score, mu, widths, eigs, w1) -> Array:
@@ -106,10 +118,22 @@ def _weight_errors(s, gram, score, mu, widths, eigs, w1) -> Array:
     return jnp.stack(out)
 
 
+PROJECTION_STREAM = 0x5EED  # folded into the base key: projections never share bits with data
+
+
 def _projection(key: Array, task: dict, m_max: int, d: int, dtype) -> Array:
-    # task["projection"] is 0 for nested widths (one S per trial) or the width itself (nested=False).
-    k = jax.random.fold_in(jax.random.fold_in(key, 1), task["projection"])
-    return jax.random.normal(k, (m_max, d), dtype) / np.sqrt(d)
+    """S (m_max×d), iid N(0, 1/d), from the *base* key and the trial index only.
+
+    Common random numbers: trial t of every cell of a sweep (any n, p, λ, σ) uses the same S, so
+    differences between cells (the collapse gap E(p) − E(0) above all) are not swamped by the
+    variance of S, which dominates at small widths. Each row has its own key, so row i is the same
+    whatever m_max is and a width's numbers do not depend on the other widths of the sweep.
+    task["projection"] is 0 for nested widths or the width itself (nested=False: one S per width).
+    """
+    k = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, PROJECTION_STREAM), task["trial"]),
+                           task["projection"])
+    rows = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(k, i), (d,), dtype))(jnp.arange(m_max))
+    return rows / np.sqrt(d)
 
 
 def _direct_trial(key, eigs, w1, delta, task, *, n: int, widths: tuple[int, ...]) -> Array:
@@ -117,7 +141,7 @@ def _direct_trial(key, eigs, w1, delta, task, *, n: int, widths: tuple[int, ...]
     spaces = width_spaces(widths, n, d)
     k = trial_key(key, task["cell"], task["trial"])
     x, y = draw_data(jax.random.fold_in(k, 0), eigs, w1, delta, task, n)
-    s = _projection(k, task, widths[-1], d, eigs.dtype)
+    s = _projection(key, task, widths[-1], d, eigs.dtype)
     mu = n * task["lam"]
     parts = []
     if spaces["feature"] or spaces["sample"]:
@@ -140,7 +164,7 @@ def _sufficient_trial(key, eigs, w1, delta, task, *, frame: Frame, widths: tuple
     spaces = width_spaces(widths, None, d)
     k = trial_key(key, task["cell"], task["trial"])
     gram, score = draw_statistics(jax.random.fold_in(k, 0), task, frame)
-    s = frame.rows(_projection(k, task, widths[-1], d, eigs.dtype))
+    s = frame.rows(_projection(key, task, widths[-1], d, eigs.dtype))
     b = frame.whitened(w1)
     mu = task["n"] * task["lam"]
     ones = jnp.ones(d, dtype=eigs.dtype)
@@ -173,7 +197,7 @@ def _bytes_per_trial(n: int | None, d: int, widths: tuple[int, ...], dtype: str)
     spaces = width_spaces(widths, n, d)
     m_p = max(spaces["feature"], default=0)
     words = m_max * d + 3 * m_p * m_p + m_p * len(spaces["feature"]) + d * len(widths)
-    words += (6 * d * d) if n is None else (2 * n * d + n * m_max + 3 * n * n)
+    words += (6 * d * d) if n is None else (2 * n * d + n * m_max + 3 * n * n * max(1, len(spaces["sample"])))
     words += 4 * d * d if spaces["weight"] else 0
     return 2 * item * words
 
@@ -232,7 +256,7 @@ def random_projection(
         chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     d, cols = sweep.d, sweep.columns
     if method == "sufficient" and (cols["n"] < max(d, 2)).any():
-        raise ValueError(f"method='sufficient' needs n >= d = {d} (and >= 2) for random projections; "
+        raise ParameterError(f"method='sufficient' needs n >= d = {d} (and >= 2) for random projections; "
                          f"got n = {int(cols['n'].min())}; use method='direct' or 'auto'")
     sufficient = (cols["n"] >= max(d, 2)) & (d >= 2) if method == "auto" else np.full(sweep.rows, method == "sufficient")
 

@@ -21,6 +21,7 @@ from strongcollapse.problem import synthetic_count
 from strongcollapse.simulate.engine import Plan
 from strongcollapse.simulate.keys import as_key, cell_ids
 from strongcollapse.validation import (
+    ParameterError,
     broadcast_named,
     check_count,
     check_eigenvalues,
@@ -139,11 +140,11 @@ def prepare_sweep(
     broadcasting. Raises ValueError naming the offending parameter and its allowed range.
     """
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        raise ParameterError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if dtype == "float64":
         require_x64()
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
     base_key = as_key(key)
     eigs = check_eigenvalues("eigs", eigs)
     d = eigs.shape[0]
