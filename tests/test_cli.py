@@ -74,6 +74,7 @@ def test_quick_experiment_writes_outputs_and_a_rerun_reuses_every_chunk(tmp_path
     for name in ["results.csv", "meta.json", "strong-collapse.png", "strong-collapse.pdf"]:
         assert (out / name).stat().st_size > 0, name
     rows = _rows(out / "results.csv")
+    assert all(float(row["p"]) >= 0 and float(row["sim_mean"]) > 0 for row in rows)  # plain numbers
     assert len(rows) == 2 * 2 * 5 * 5 and EXPECTED_COLUMNS <= set(rows[0])
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["environment"]["x64"] is True
