@@ -29,14 +29,14 @@ def kappa_floor(eigs: Array, n: Array) -> tuple[Array, RootInfo]:
     needs = n < d
     n_safe = jnp.where(needs, n, d - 0.5)  # a harmless equation where the root is unused
 
-    def value_and_slope(k: Array) -> tuple[Array, Array]:
+    def value_and_slope(k: Array, eigs: Array, n: Array) -> tuple[Array, Array]:
         f1, f2 = df12(eigs, k)
-        return n_safe - f1, f1 - f2
+        return n - f1, f1 - f2
 
     lo = jnp.full(n.shape, eigs[-1] * 1e-14)
     hi = jnp.sum(eigs) / n_safe
-    root, info = solve_increasing_log(value_and_slope, lo, hi)
-    root = implicit_step(value_and_slope, root)
+    root, info = solve_increasing_log(value_and_slope, lo, hi, (eigs, n_safe))
+    root = implicit_step(value_and_slope, root, (eigs, n_safe))
     return jnp.where(needs, root, 0.0), RootInfo(
         converged=jnp.where(needs, info.converged, True),
         iterations=jnp.where(needs, info.iterations, 0),

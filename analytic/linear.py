@@ -43,6 +43,7 @@ __all__ = [
     "isotropic_ridgeless",
     "plateau",
     "optimal_lam",
+    "tuned_lam",
 ]
 
 
@@ -83,14 +84,15 @@ def kappa(eigs: Array, n: Array, lam: Array) -> tuple[Array, RootInfo]:
     ridge = lam > 0
     lam_safe = jnp.where(ridge, lam, 1.0)
 
-    def value_and_slope(k: Array) -> tuple[Array, Array]:
+    def value_and_slope(k: Array, eigs: Array, n: Array, lam: Array) -> tuple[Array, Array]:
         f1, f2 = df12(eigs, k)
-        return k * (1.0 - f1 / n) - lam_safe, k * (1.0 - f2 / n)
+        return k * (1.0 - f1 / n) - lam, k * (1.0 - f2 / n)
 
     lo = jnp.maximum(lam_safe, floor)
     hi = lam_safe + jnp.sum(eigs) / n
-    root, info = solve_increasing_log(value_and_slope, lo, hi)
-    root = implicit_step(value_and_slope, root)
+    params = (eigs, n, lam_safe)
+    root, info = solve_increasing_log(value_and_slope, lo, hi, params)
+    root = implicit_step(value_and_slope, root, params)
     return jnp.where(ridge, root, floor), RootInfo(
         converged=jnp.where(ridge, info.converged & floor_info.converged, floor_info.converged),
         iterations=jnp.where(ridge, info.iterations, 0) + floor_info.iterations,
@@ -280,6 +282,19 @@ def plateau(eigs: Any, w1: Any, delta: Any, *, p: Any) -> Plateau:
     return _plateau(eigs, w1, delta, p)
 
 
+def _error_at_log_lam(t: Array, eigs, w1, delta, n, p, sigma1, sigma2, exact_count: bool) -> Array:
+    return _test_error(eigs, w1, delta, n, p, jnp.exp(t), sigma1, sigma2, exact_count=exact_count).total
+
+
+def _log_lam_derivatives(t: Array, args: tuple, exact_count: bool) -> tuple[Array, Array]:
+    """(∂E/∂t, ∂²E/∂t²) at t = log λ, elementwise (every element of E depends on its own t only)."""
+
+    def first(tt: Array) -> Array:
+        return jax.grad(lambda u: jnp.sum(_error_at_log_lam(u, *args, exact_count)))(tt)
+
+    return first(t), jax.grad(lambda u: jnp.sum(first(u)))(t)
+
+
 @partial(jax.jit, static_argnames=("exact_count",))
 def _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=True) -> tuple[Array, Array]:
     def err(t: Array) -> Array:
@@ -289,11 +304,47 @@ def _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=True) -> tup
         ).total
 
     # Golden section shrinks the 2-cell bracket (0.2 decades) by 0.618 per step: 32 steps locate
-    # λ* to ~1e-7 relative, far below what the (quadratically flat) minimum value can resolve.
-    t, value = golden_minimize(err, _lam_grid(eigs), iterations=32)
+    # λ* to ~1e-7 relative; three Newton steps on ∂E/∂log λ = 0 then polish it to ~1e-12, so that
+    # finite differences of λ* (gradient checks) are not swamped by the search's resolution.
+    grid = _lam_grid(eigs)
+    t, value = golden_minimize(err, grid, iterations=32)
+    shape = jnp.broadcast_shapes(t.shape, n.shape, p.shape, sigma1.shape, sigma2.shape)
+    t = jnp.broadcast_to(t, shape)
+    args = (eigs, w1, delta, n, p, sigma1, sigma2)
+    for _ in range(3):
+        slope, curvature = _log_lam_derivatives(t, args, exact_count)
+        step = jnp.where(curvature > 0, slope / jnp.where(curvature > 0, curvature, 1.0), 0.0)
+        t = jnp.clip(t - jnp.clip(step, -0.2, 0.2), grid[0], grid[-1])  # stay within the searched cell
+    polished = _error_at_log_lam(t, *args, exact_count)
+    value = jnp.minimum(jnp.broadcast_to(value, shape), polished)
     ridgeless = _test_error(eigs, w1, delta, n, p, 0.0, sigma1, sigma2, exact_count=exact_count).total
     use_zero = ridgeless <= value
     return jnp.where(use_zero, 0.0, jnp.exp(t)), jnp.where(use_zero, ridgeless, value)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(7,))
+def tuned_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=False) -> Array:
+    """λ*(θ), differentiable: the primal is the search of :func:`optimal_lam`, the derivative the
+    implicit function theorem on ∂E/∂log λ = 0:  d log λ*/dθ = −(∂²E/∂log λ ∂θ)/(∂²E/∂log λ²).
+
+    Where λ* = 0 (ridgeless is optimal, a boundary minimum) the derivative is 0. Traceable (no
+    validation): call with jax arrays; see :func:`optimal_lam` for the validated entry point.
+    """
+    return _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=exact_count)[0]
+
+
+@tuned_lam.defjvp
+def _tuned_lam_jvp(exact_count, primals, tangents):
+    lam = tuned_lam(*primals, exact_count)
+    t = jnp.log(jnp.where(lam > 0, lam, 1.0))
+
+    def slope(*args: Array) -> Array:
+        return _log_lam_derivatives(t, args, exact_count)[0]
+
+    _, cross = jax.jvp(slope, primals, tangents)
+    curvature = _log_lam_derivatives(t, primals, exact_count)[1]
+    dt = -cross / jnp.where(curvature > 0, curvature, 1.0)
+    return lam, jnp.where((lam > 0) & (curvature > 0), lam * dt, 0.0)
 
 
 def optimal_lam(

@@ -86,7 +86,7 @@ def kappa(eigs: Array, n: Array, m: Array, lam: Array) -> tuple[Array, RootInfo]
     ridge = lam > 0
     target = jnp.where(ridge, lam * d / m, 1.0)  # a harmless equation where the root is unused
 
-    def value_and_slope(k: Array) -> tuple[Array, Array]:
+    def value_and_slope(k: Array, eigs: Array, n: Array, m: Array, target: Array) -> tuple[Array, Array]:
         r, s = shrinkage(eigs, k), complement(eigs, k)
         sk, g = jnp.sum(s, -1), jnp.sum(r * s, -1)
         # n − df1 = (n − d) + Σ κ/(e+κ): exact (no cancellation) when n >= d, e.g. at n = d.
@@ -106,8 +106,9 @@ def kappa(eigs: Array, n: Array, m: Array, lam: Array) -> tuple[Array, RootInfo]
     tight = jnp.minimum(k1, jnp.where(k23 <= eigs[0], k23, jnp.inf))
     hi = jnp.where(floor == 0, jnp.minimum(hi, tight), hi)
     hi = jnp.maximum(hi, lo)
-    root, info = solve_increasing_log(value_and_slope, lo, hi)
-    stepped = implicit_step(value_and_slope, root)
+    params = (eigs, n, m, target)
+    root, info = solve_increasing_log(value_and_slope, lo, hi, params)
+    stepped = implicit_step(value_and_slope, root, params)
     # n = m with λ below ~1e-30: H has a double zero at κ_floor, κ rounds onto it and H' = 0 there.
     root = jnp.where(jnp.isfinite(stepped), stepped, jax.lax.stop_gradient(root))
     return jnp.where(ridge, root, floor), RootInfo(

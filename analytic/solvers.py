@@ -35,9 +35,10 @@ class RootInfo(NamedTuple):
 
 
 def solve_increasing_log(
-    value_and_slope: Callable[[Array], tuple[Array, Array]],
+    value_and_slope: Callable[..., tuple[Array, Array]],
     lo: Array,
     hi: Array,
+    params: tuple = (),
     *,
     rtol: float = RTOL,
     maxiter: int = MAXITER,
@@ -45,14 +46,22 @@ def solve_increasing_log(
     """Finds κ in [lo, hi] with g(κ) = 0, for g increasing on the bracket, elementwise.
 
     Args:
-        value_and_slope: κ ↦ (g(κ), κ g'(κ)), elementwise on arrays of the shape of ``lo``
+        value_and_slope: (κ, *params) ↦ (g(κ), κ g'(κ)), elementwise on arrays of the shape of ``lo``
             (κ g' is the derivative in log κ; passing it explicitly lets callers share the spectral
             sums between value and slope, which halves the cost of each iteration).
         lo, hi: positive bracket ends, same shape, with g(lo) <= 0 <= g(hi).
+        params: the arrays g depends on. The loop sees them through ``stop_gradient``, so no
+            derivative (of any order) is ever taken through the iterations: gradients come from
+            :func:`implicit_step` with the same ``params``.
 
     Returns:
         (kappa, RootInfo). ``kappa`` carries no gradient: callers apply an implicit step.
     """
+    params = jax.tree_util.tree_map(jax.lax.stop_gradient, tuple(params))
+
+    def g(k: Array) -> tuple[Array, Array]:
+        return value_and_slope(k, *params)
+
     lo = jax.lax.stop_gradient(jnp.asarray(lo))
     hi = jax.lax.stop_gradient(jnp.asarray(hi))
     a, b = jnp.log(lo), jnp.log(hi)
@@ -65,7 +74,7 @@ def solve_increasing_log(
 
     def body(state: tuple) -> tuple:
         a, b, t, done, it = state
-        gt, dgt = value_and_slope(jnp.exp(t))
+        gt, dgt = g(jnp.exp(t))
         a_new = jnp.where(gt <= 0, t, a)
         b_new = jnp.where(gt >= 0, t, b)
         newton = t - gt / dgt
@@ -87,17 +96,18 @@ def solve_increasing_log(
 
     _, _, t, done, it = jax.lax.while_loop(cond, body, (a, b, b, done0, it0))
     kappa = jnp.exp(t)
-    return kappa, RootInfo(converged=done, iterations=it, residual=jnp.abs(value_and_slope(kappa)[0]))
+    return kappa, RootInfo(converged=done, iterations=it, residual=jnp.abs(g(kappa)[0]))
 
 
-def implicit_step(value_and_slope: Callable[[Array], tuple[Array, Array]], root: Array) -> Array:
+def implicit_step(value_and_slope: Callable[..., tuple[Array, Array]], root: Array, params: tuple = ()) -> Array:
     """One Newton step at an already-converged root, to carry gradients through the solve.
 
     At the root g(κ*) = 0, so the value is unchanged, while the derivative of
-    κ* − g(κ*)/stop_gradient(g'(κ*)) is exactly −(∂g/∂θ)/g' (implicit function theorem).
+    κ* − g(κ*; θ)/stop_gradient(g'(κ*)) is exactly −(∂g/∂θ)/g' (implicit function theorem), to
+    any order of differentiation that the caller's g supports.
     """
     root = jax.lax.stop_gradient(root)
-    value, slope = value_and_slope(root)
+    value, slope = value_and_slope(root, *params)
     return root - value * root / jax.lax.stop_gradient(slope)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from strongcollapse.runner import Experiment
 
-from experiments import collapse_gap, pareto, strong_collapse, width
+from experiments import collapse_gap, pareto, scaling, strong_collapse, width
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (strong_collapse.EXPERIMENT, width.EXPERIMENT, collapse_gap.EXPERIMENT, pareto.EXPERIMENT)
+    e.name: e for e in (
+        strong_collapse.EXPERIMENT, width.EXPERIMENT, collapse_gap.EXPERIMENT, pareto.EXPERIMENT, scaling.EXPERIMENT,
+    )
 }
 
 __all__ = ["EXPERIMENTS"]

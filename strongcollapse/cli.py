@@ -1,4 +1,4 @@
-"""Command line: ``strongcollapse list | run NAME | config NAME | bench``.
+"""Command line: ``strongcollapse [--import CODE] list | run NAME | config NAME | bench``.
 
 Bad input (an unknown experiment, a malformed option, an out-of-range parameter: a
 :class:`~strongcollapse.validation.ParameterError`) prints one line on stderr and exits with code 2,
@@ -9,6 +9,8 @@ finished chunks are; rerunning the same command resumes from them.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import pathlib
 import sys
@@ -30,6 +32,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="strongcollapse", description="Theory and simulation of strong model collapse.")
+    parser.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+        help="import your own code first (e.g. a file that registers a spectrum), repeatable",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
 
@@ -62,10 +68,29 @@ def _experiment(name: str):
     return EXPERIMENTS[name]
 
 
+def _import_user_code(target: str) -> None:
+    """Imports a module by name or a Python file by path (user-defined spectra register on import)."""
+    path = pathlib.Path(target)
+    if target.endswith(".py"):
+        if not path.is_file():
+            raise ParameterError(f"--import must name an existing .py file or an importable module, got {target!r}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return
+    try:
+        importlib.import_module(target)
+    except ImportError as err:
+        raise ParameterError(f"--import could not import module {target!r}: {err}") from None
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     import strongcollapse
 
     strongcollapse.enable_x64()  # program entry: float64 everywhere (DESIGN.md §3)
+    for target in args.imports:
+        _import_user_code(target)
     if args.command == "list":
         from experiments import EXPERIMENTS
 
