@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from strongcollapse.runner import Experiment
 
-from experiments import collapse_gap, pareto, scaling, strong_collapse, width
+from experiments import collapse_gap, pareto, scaling, scaling_width, strong_collapse, width
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e for e in (
         strong_collapse.EXPERIMENT, width.EXPERIMENT, collapse_gap.EXPERIMENT, pareto.EXPERIMENT, scaling.EXPERIMENT,
+        scaling_width.EXPERIMENT,
     )
 }
 

@@ -200,3 +200,16 @@ def test_a_spectrum_defined_outside_the_package_runs_everywhere(tmp_path, capsys
 def test_import_of_missing_user_code_is_a_clear_error(capsys):
     assert main(["--import", "/no/such/file.py", "list"]) == 2
     assert "--import must name an existing .py file" in capsys.readouterr().err
+
+
+def test_measured_eigenvalues_from_a_npy_file_through_the_cli(tmp_path, capsys):
+    """`from_eigenvalues` with a .npy path, set from the command line, runs the `scaling` experiment."""
+    path = tmp_path / "eigs.npy"
+    np.save(path, np.linspace(1.0, 0.01, 200) ** 2)  # quick runs use d = 200
+    spectrum = json.dumps({"kind": "from_eigenvalues", "path": str(path)})
+    out = tmp_path / "run"
+    code = main(["run", "scaling", "--quick", "--set", f"spectrum={spectrum}", "--set", "trials=8", "--out", str(out)])
+    assert code == 0 and "(all within)" in capsys.readouterr().out
+    bad = json.dumps({"kind": "from_eigenvalues", "path": str(tmp_path / "missing.npy")})
+    assert main(["run", "scaling", "--quick", "--set", f"spectrum={bad}", "--out", str(out)]) == 2
+    assert "path must name an existing .npy file" in capsys.readouterr().err
