@@ -149,7 +149,9 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
                     "source": config["source"], "n": int(n), "p": float(p), "p_eff": float(th.p_eff[i, j]),
                     "sigma1": sigma, "sigma2": sigma, "regularisation": reg, "lam": float(lam[i, j]),
                     "theory": float(th.total[i, j]), "sim_mean": float(sim.mean[i, j]), "sim_sem": float(sim.sem[i, j]),
-                    "trials": trials, "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]),
+                    "trials": trials, "compared": bool(keep[i, j]),
+                    # Uncompared cells (see _shown) may be exact zeros: no z-score for them.
+                    "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]) if keep[i, j] else "",
                     "converged": bool(th.converged[i, j]),
                 })
         if predicted is not None:
