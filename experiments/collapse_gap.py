@@ -81,8 +81,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])
         sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam,
-                                         sigma1=s1, sigma2=s2, trials=trials, store=ctx.store,
-                                         progress=ctx.progress(panel["title"]))
+                                         sigma1=s1, sigma2=s2, trials=trials, **ctx.simulation(panel["title"]))
         th = theory.test_error(*args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam, sigma1=s1, sigma2=s2)
         report.solver(th)
         allowance = finite_size_allowance(n, np.minimum(widths, d), r0)

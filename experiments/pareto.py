@@ -101,8 +101,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])  # row 0: real data only, at the same n
         sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam,
-                                         sigma1=s1, sigma2=s2, trials=trials, store=ctx.store,
-                                         progress=ctx.progress(f"c²={c2:g}"))
+                                         sigma1=s1, sigma2=s2, trials=trials, **ctx.simulation(f"c²={c2:g}"))
         th = theory.test_error(*args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam, sigma1=s1, sigma2=s2)
         report.solver(th)
         report.compare(sim.mean, sim.sem, th.total, finite_size_allowance(n, np.minimum(widths, d), r0))

@@ -110,7 +110,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             raise ParameterError(f"ridgeless columns need n < d = {d} (the d = ∞ regime), got n = {int(ns.max())}")
         lam = _lam(problem, reg, ns.astype(float), ps, sigma, exact=True)
         sim = simulate.linear(ctx.seed, *args, n=ns[None, :], p=ps[:, None], lam=lam, sigma1=sigma, sigma2=sigma,
-                              trials=trials, store=ctx.store, progress=ctx.progress(column["title"]))
+                              trials=trials, **ctx.simulation(column["title"]))
         th = theory.test_error(*args, n=ns[None, :], p=ps[:, None], lam=lam, sigma1=sigma, sigma2=sigma)
         report.solver(th)
         keep = np.stack([_shown(ns.astype(float), p, sigma, d) for p in ps])

@@ -66,7 +66,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     predicted = scaling.exponents(config["spectrum"]["beta"], config["source"]).width if power else None
 
     sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=ps[:, None], lam=0.0, sigma1=s1,
-                                     sigma2=s2, trials=trials, store=ctx.store, progress=ctx.progress("widths"))
+                                     sigma2=s2, trials=trials, **ctx.simulation("widths"))
     th = theory.test_error(*args, n=n, m=widths[None, :], p=ps[:, None], lam=0.0, sigma1=s1, sigma2=s2)
     report = Report(r_text=f"{r0:.0%} + 1/|n - m|")
     report.solver(th)

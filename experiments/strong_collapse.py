@@ -116,7 +116,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         th = theory.test_error(*args, n=n_grid, p=p_grid, lam=lam, sigma1=s1, sigma2=s2)
         sim = simulate.linear(
             ctx.seed, *args, n=n_grid, p=p_grid, lam=lam, sigma1=s1, sigma2=s2, trials=trials,
-            store=ctx.store, progress=ctx.progress(panel["title"]),
+            **ctx.simulation(panel["title"]),
         )
         report.solver(th)
         plateaus = theory.plateau(*args, p=ps)

@@ -90,7 +90,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             widths = main[np.abs(main / n - 1) >= 0.1] if lam == 0 else np.union1d(main, peak_zone)
             sim = simulate.random_projection(
                 ctx.seed, *args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2,
-                trials=trials, store=ctx.store, progress=ctx.progress(f"c²={c2:g} λ={lam:g}"),
+                trials=trials, **ctx.simulation(f"c²={c2:g} λ={lam:g}"),
             )
             th = theory.test_error(*args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2)
             report.solver(th)

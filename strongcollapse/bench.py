@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable
 
@@ -228,3 +229,46 @@ def format_report(report: dict[str, Any]) -> str:
             f"sampler here can beat the numpy loop by more than {floor['max_ratio']:.1f}x"
         )
     return "\n".join(lines)
+
+
+DEVICE_SCRIPT = """
+import json, sys, time, numpy as np, jax, strongcollapse
+from strongcollapse.bench import WORKLOAD, _best, REPEATS
+from strongcollapse.problem import Problem
+from strongcollapse.simulate import linear
+strongcollapse.enable_x64()
+w, trials = WORKLOAD, int(sys.argv[1])
+problem = Problem.build({"kind": "power_law", "beta": 1.5}, w["d"], source=1.5, c2=1.0)
+run = lambda: linear(0, *problem.arrays(), n=list(w["n"]), p=w["p"], lam=w["lam"], sigma1=w["sigma1"],
+                     sigma2=w["sigma2"], trials=trials)
+run()
+print(json.dumps({"devices": jax.device_count(), "platform": jax.devices()[0].platform,
+                  "seconds": _best(run, REPEATS)}))
+"""
+
+
+def device_scaling(counts: tuple[int, ...] = (1, 2, 4), quick: bool = False,
+                   out: Callable[[str], Any] = print) -> list[dict[str, Any]]:
+    """The Model A workload on 1, 2, 4 … forced host devices (one fresh process each).
+
+    On a CPU the devices share the same cores, so this measures the sharding's overhead, not a
+    speed-up; on a machine with several accelerators the same code spreads the chunks over them.
+    """
+    import os
+    import subprocess
+    import sys
+
+    trials = WORKLOAD["quick_trials"] if quick else WORKLOAD["trials"]
+    rows = []
+    for count in counts:
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        proc = subprocess.run([sys.executable, "-c", DEVICE_SCRIPT, str(trials)], capture_output=True, text=True,
+                              env=env, timeout=1800, check=True)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    base = rows[0]["seconds"]
+    out(f"{'devices':>8} {'seconds':>9} {'speed-up':>9}   (Model A workload, {trials} trials per n, forced host devices)")
+    for row in rows:
+        row["speedup"] = base / row["seconds"]
+        out(f"{row['devices']:>8} {row['seconds']:>9.3f} {row['speedup']:>9.2f}")
+    return rows

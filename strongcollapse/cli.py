@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
         help="import your own code first (e.g. a file that registers a spectrum), repeatable",
     )
+    parser.add_argument(
+        "--distributed", action="store_true",
+        help="join a multi-process run (jax.distributed.initialize: JAX_COORDINATOR_ADDRESS, "
+             "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM's environment); process 0 writes",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
 
@@ -51,12 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment: CSV, meta.json, figure")
     common(run)
     run.add_argument("--out", default=None, help="output folder (default runs/NAME[-quick])")
+    run.add_argument("--devices", type=int, default=None, help="use the first N devices (default: all)")
+    run.add_argument("--chunk-size", type=int, default=None, help="trials per chunk (default: from the budget)")
+    run.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
+                     help="working memory per device per chunk, MiB (default 2048 on CPU, 80%% of free GPU memory)")
     show = sub.add_parser("config", help="print an experiment's resolved config as JSON")
     common(show)
     bench = sub.add_parser("bench", help="benchmark the Monte Carlo engine against a NumPy loop")
     bench.add_argument("--quick", action="store_true", help="fewer trials")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    bench.add_argument("--devices-table", action="store_true",
+                       help="also time the Model A workload on 1, 2 and 4 forced host devices")
     return parser
 
 
@@ -88,6 +99,10 @@ def _import_user_code(target: str) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     import strongcollapse
 
+    if args.distributed:  # before anything touches a device
+        from strongcollapse.simulate.devices import initialize_distributed
+
+        initialize_distributed()
     strongcollapse.enable_x64()  # program entry: float64 everywhere (DESIGN.md §3)
     for target in args.imports:
         _import_user_code(target)
@@ -105,6 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         numbers = {"linear": run_benchmark(quick=args.quick, seed=args.seed),
                    "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed)}
+        if args.devices_table:
+            from strongcollapse.bench import device_scaling
+
+            numbers["devices"] = device_scaling(quick=args.quick)
         if args.json:
             write_json(pathlib.Path(args.json), numbers)
         return 0
@@ -115,8 +134,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = resolve_config(experiment, quick=args.quick, sets=args.sets, seed=args.seed)
         print(json.dumps(config, indent=2))
         return 0
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ParameterError(f"--chunk-size must be an integer >= 1, got {args.chunk_size}")
+    if args.memory_budget is not None and not args.memory_budget > 0:
+        raise ParameterError(f"--memory-budget must be > 0 MiB, got {args.memory_budget:g}")
+    budget = None if args.memory_budget is None else int(args.memory_budget * 2**20)
     try:
-        run_experiment(experiment, quick=args.quick, out=args.out, seed=args.seed, sets=args.sets)
+        run_experiment(experiment, quick=args.quick, out=args.out, seed=args.seed, sets=args.sets,
+                       devices=args.devices, chunk_size=args.chunk_size, memory_budget=budget)
     except KeyboardInterrupt:
         where = args.out or f"runs/{args.name}{'-quick' if args.quick else ''}"
         print(

@@ -17,6 +17,7 @@ from strongcollapse.compare import summarise
 from strongcollapse.plotting import save
 from strongcollapse.results import write_csv
 from strongcollapse.runner import RunContext
+from strongcollapse.simulate.devices import is_writer
 
 __all__ = ["Report"]
 
@@ -47,8 +48,10 @@ class Report:
 
     def finish(self, ctx: RunContext, fig: Any, name: str, **extra: Any) -> dict[str, Any]:
         """Writes figure (PNG + PDF) and CSV, logs the summary, returns what goes into meta.json."""
-        files = save(fig, ctx.out, name)
-        write_csv(ctx.out / "results.csv", self.rows)
+        files = [f"{name}.png", f"{name}.pdf"]
+        if is_writer():  # process 0 writes for a multi-process run
+            files = save(fig, ctx.out, name)
+            write_csv(ctx.out / "results.csv", self.rows)
         mean, sem, theory, allowance = (np.concatenate(parts) for parts in zip(*self._blocks))
         agreement = summarise(mean, sem, theory, allowance, r_text=self.r_text)
         ctx.log(f"[{ctx.name}] {agreement.line()}")

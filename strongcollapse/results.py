@@ -48,9 +48,10 @@ def atomic_write_text(path: pathlib.Path, text: str) -> None:
 class ChunkStore:
     """Content-addressed store of finished Monte Carlo chunks (see simulate.engine.run_tasks)."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.folder = pathlib.Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not read_only:  # a non-writing process of a multi-process run creates nothing
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.hits = 0
         self.writes = 0
 

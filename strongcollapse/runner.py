@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from strongcollapse.config import apply_sets, config_hash, merge
 from strongcollapse.results import ChunkStore, environment, write_json
+from strongcollapse.simulate.devices import is_writer
 from strongcollapse.validation import ParameterError
 
 __all__ = ["Experiment", "RunContext", "run_experiment"]
@@ -30,6 +31,26 @@ class Experiment:
     run: Callable[[dict[str, Any], "RunContext"], dict[str, Any]]
 
 
+class Progress:
+    """Progress of one simulation: the plan first, then done/total, rate and ETA per chunk."""
+
+    def __init__(self, ctx: "RunContext", label: str) -> None:
+        self.ctx, self.label, self.last = ctx, label, 0.0
+
+    def plan(self, plan: Any) -> None:
+        self.ctx.log(f"[{self.ctx.name}] {self.label}: plan: {plan.describe()}")
+
+    def __call__(self, done: int, total: int, seconds: float) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last < self.ctx.min_interval:
+            return
+        self.last = now
+        rate = done / seconds if seconds > 0 else float("inf")
+        eta = (total - done) / rate if rate > 0 else 0.0
+        self.ctx.log(f"[{self.ctx.name}] {self.label}: {done}/{total} trials ({done / total:.0%}), "
+                     f"{rate:,.0f} fits/s, ETA {eta:.0f} s")
+
+
 @dataclasses.dataclass
 class RunContext:
     """What an experiment's run function gets besides its config."""
@@ -41,24 +62,19 @@ class RunContext:
     store: ChunkStore
     log: Callable[[str], None] = print
     min_interval: float = 2.0
+    devices: int | None = None
+    chunk_size: int | None = None
+    memory_budget: int | None = None
 
-    def progress(self, label: str) -> Callable[[int, int, float], None]:
-        """A progress callback printing done/total, rate and ETA at most every ``min_interval`` s."""
-        last = [0.0]
+    def progress(self, label: str) -> Progress:
+        """A progress callback printing the plan, then done/total, rate and ETA at most every ``min_interval`` s."""
+        return Progress(self, label)
 
-        def report(done: int, total: int, seconds: float) -> None:
-            now = time.perf_counter()
-            if done < total and now - last[0] < self.min_interval:
-                return
-            last[0] = now
-            rate = done / seconds if seconds > 0 else float("inf")
-            eta = (total - done) / rate if rate > 0 else 0.0
-            self.log(
-                f"[{self.name}] {label}: {done}/{total} trials ({done / total:.0%}), "
-                f"{rate:,.0f} fits/s, ETA {eta:.0f} s"
-            )
-
-        return report
+    def simulation(self, label: str) -> dict[str, Any]:
+        """Keyword arguments for a ``strongcollapse.simulate`` call: resume store, progress and the
+        engine options of the command line (devices, chunk size, memory budget)."""
+        return {"store": self.store, "progress": self.progress(label), "devices": self.devices,
+                "chunk_size": self.chunk_size, "memory_budget": self.memory_budget}
 
 
 def resolve_config(experiment: Experiment, *, quick: bool, sets: list[str], seed: int | None) -> dict[str, Any]:
@@ -80,17 +96,23 @@ def run_experiment(
     seed: int | None = None,
     sets: list[str] | None = None,
     log: Callable[[str], None] = print,
+    devices: int | None = None,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
 ) -> dict[str, Any]:
     """Runs ``experiment`` and returns its meta dict (also written to ``<out>/meta.json``).
 
     Finished Monte Carlo chunks are stored under ``<out>/chunks`` as they complete; rerunning the
-    same command after an interruption recomputes nothing that was finished.
+    same command after an interruption recomputes nothing that was finished. In a multi-process
+    run every process computes, and only process 0 logs and writes.
     """
     config = resolve_config(experiment, quick=quick, sets=list(sets or []), seed=seed)
     folder = pathlib.Path(out) if out is not None else pathlib.Path("runs") / (
         experiment.name + ("-quick" if quick else "")
     )
-    folder.mkdir(parents=True, exist_ok=True)
+    writer = is_writer()
+    if not writer:
+        log = _silent
     meta: dict[str, Any] = {
         "experiment": experiment.name,
         "quick": quick,
@@ -98,10 +120,14 @@ def run_experiment(
         "config_hash": config_hash(config),
         "seed": config.get("seed"),
         "environment": environment(),
+        "engine": {"devices": devices, "chunk_size": chunk_size, "memory_budget": memory_budget},
         "status": "running",
     }
-    write_json(folder / "meta.json", meta)
-    ctx = RunContext(experiment.name, folder, int(config.get("seed", 0)), quick, ChunkStore(folder / "chunks"), log)
+    if writer:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / "meta.json", meta)
+    ctx = RunContext(experiment.name, folder, int(config.get("seed", 0)), quick, ChunkStore(folder / "chunks", read_only=not writer),
+                     log, devices=devices, chunk_size=chunk_size, memory_budget=memory_budget)
     log(f"[{experiment.name}] config {meta['config_hash']} -> {folder}")
     started = time.perf_counter()
     summary = experiment.run(config, ctx)
@@ -111,6 +137,11 @@ def run_experiment(
         chunks={"reused": ctx.store.hits, "written": ctx.store.writes},
         **summary,
     )
-    write_json(folder / "meta.json", meta)
+    if writer:
+        write_json(folder / "meta.json", meta)
     log(f"[{experiment.name}] done in {meta['seconds']:.1f} s; outputs in {folder}")
     return meta
+
+
+def _silent(_: str) -> None:
+    """Non-writing processes of a multi-process run stay quiet (process 0 speaks for all)."""

@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from strongcollapse.simulate.engine import ChunkStoreLike, Plan, plan_chunks, run_tasks
+from strongcollapse.simulate.devices import device_mesh
+from strongcollapse.simulate.engine import ChunkStoreLike, plan_chunks, run_tasks
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
@@ -88,12 +89,16 @@ def _sufficient_batch(key, eigs, w1, delta, tasks, *, dtype: str) -> Array:
 
 
 def _bytes_per_trial(method: str, n: int, d: int, dtype: str) -> int:
-    """Working-memory estimate of one trial (the arrays alive at its peak, with a factor 2 slack)."""
+    """Working-memory estimate of one trial: the arrays alive at its peak.
+
+    Calibrated against XLA's own accounting (``compiled.memory_analysis()``: temporaries, arguments
+    and outputs of a batch) to within a factor 1.5 (tests/test_devices.py).
+    """
     item = np.dtype(dtype).itemsize
     if method == "sufficient":
-        return 2 * item * (5 * d * d + 16 * d)  # normals, factor, Gram, system, Cholesky factor
+        return item * (3 * d * d + 16 * d)  # Bartlett block and Gram, system, Cholesky factor
     small = min(n, d)
-    return 2 * item * (2 * n * d + 2 * small * small + 4 * d + 2 * n)
+    return item * (3 * n * d + 3 * small * small + 8 * d + 4 * n)  # X (twice: scaled), Gram, factor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,6 +123,7 @@ def linear(
     store: ChunkStoreLike | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     dtype: str = "float64",
+    devices: int | None = None,
 ) -> SimulationResult:
     """Monte Carlo estimate of the Model A test error on real data, per grid cell.
 
@@ -133,10 +139,13 @@ def linear(
         sigma1, sigma2: label-noise standard deviations >= 0.
         trials: independent trials per cell (>= 2 for a standard error).
         method: "auto", "direct" or "sufficient" (see the module docstring).
-        chunk_size: trials per compiled batch; default from ``memory_budget`` (1 GiB).
+        chunk_size: trials per compiled batch; default from ``memory_budget``.
+        memory_budget: bytes one chunk may use per device (default 2 GiB on CPU, 80% of free
+            accelerator memory); a sweep that cannot fit raises before running.
         store: optional chunk store; finished chunks are saved and reused on a rerun.
-        progress: optional callback progress(done, total, seconds).
+        progress: optional callback progress(done, total, seconds) (with an optional ``plan``).
         dtype: "float64" (default; needs x64 enabled) or "float32" (a deliberate choice).
+        devices: split every chunk over this many devices (default: all devices JAX sees).
 
     Returns:
         :class:`SimulationResult` with ``mean`` and ``sem`` of the broadcast shape of
@@ -151,7 +160,6 @@ def linear(
         chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     sufficient = use_sufficient(method, sweep.d, sweep.columns["n"], sweep.columns["lam"])
     errors = np.empty((sweep.rows, sweep.trials), dtype=np.float64)
-    plans: list[Plan] = []
     started = time.perf_counter()
     groups: list[tuple[str, int, np.ndarray]] = []
     if sufficient.any():
@@ -160,17 +168,19 @@ def linear(
     for size in np.unique(n_c[~sufficient]):
         groups.append(("direct", int(size), np.flatnonzero(~sufficient & (n_c == size))))
 
+    mesh = device_mesh(devices)
+    # Every group is planned before anything runs: a sweep that cannot fit fails at once.
+    plans = [plan_chunks(selected.size * sweep.trials, _bytes_per_trial(kind, size, sweep.d, dtype),
+                         chunk_size=chunk_size, memory_budget=memory_budget, devices=mesh.size)
+             for kind, size, selected in groups]
     arrays = (sweep.key, sweep.eigs, sweep.w1, sweep.delta)
-    for kind, size, selected in groups:
-        plan = plan_chunks(selected.size * sweep.trials, _bytes_per_trial(kind, size, sweep.d, dtype),
-                           chunk_size=chunk_size, memory_budget=memory_budget)
-        plans.append(plan)
+    for (kind, size, selected), plan in zip(groups, plans):
         if kind == "sufficient":
             batch = partial(_sufficient_batch, *arrays, dtype=dtype)
         else:
             batch = partial(_direct_batch, *arrays, n=size, dtype=dtype)
         values = run_tasks(batch, sweep.tasks(selected), plan, tag=sweep.tag(f"linear/{kind}/{size}"),
-                           store=store, progress=progress)
+                           store=store, progress=progress, mesh=mesh)
         errors[selected] = values.reshape(selected.size, sweep.trials)
     return sweep.result(errors, np.where(sufficient, "sufficient", "direct"), plans, time.perf_counter() - started)
 
