@@ -299,8 +299,15 @@ def _log_lam_derivatives(t: Array, args: tuple, exact_count: bool) -> tuple[Arra
 def _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=True) -> tuple[Array, Array]:
     def err(t: Array) -> Array:
         return _test_error(
-            eigs, w1, delta, n[..., None], p[..., None], jnp.exp(t), sigma1[..., None],
-            sigma2[..., None], exact_count=exact_count,
+            eigs,
+            w1,
+            delta,
+            n[..., None],
+            p[..., None],
+            jnp.exp(t),
+            sigma1[..., None],
+            sigma2[..., None],
+            exact_count=exact_count,
         ).total
 
     # Golden section shrinks the 2-cell bracket (0.2 decades) by 0.618 per step: 32 steps locate
@@ -373,7 +380,9 @@ def optimal_lam(
     p = check_in_range("p", p, 0.0, 1.0)
     sigma1 = check_nonnegative("sigma1", sigma1)
     sigma2 = check_nonnegative("sigma2", sigma2)
-    shape = np.broadcast_shapes(*(np.shape(a) for a in broadcast_named(n=n, p=p, sigma1=sigma1, sigma2=sigma2)))
+    shape = np.broadcast_shapes(
+        *(np.shape(a) for a in broadcast_named(n=n, p=p, sigma1=sigma1, sigma2=sigma2))
+    )
     # n keeps its own shape so the grid stage solves κ(n, λ) once for all p and noise levels.
     lam, value = _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=bool(exact_count))
     lam, value = jnp.broadcast_to(lam, shape), jnp.broadcast_to(value, shape)

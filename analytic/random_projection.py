@@ -43,9 +43,20 @@ from strongcollapse.validation import (
     require_x64,
 )
 
-__all__ = ["RandomProjectionTheory", "InfiniteDataLimit", "WidthPeak", "kappa", "test_error", "collapse_gap",
-           "pole_residue", "infinite_data_limit", "peak_width", "isotropic_kappa", "isotropic_test_error",
-           "isotropic_ridgeless"]
+__all__ = [
+    "RandomProjectionTheory",
+    "InfiniteDataLimit",
+    "WidthPeak",
+    "kappa",
+    "test_error",
+    "collapse_gap",
+    "pole_residue",
+    "infinite_data_limit",
+    "peak_width",
+    "isotropic_kappa",
+    "isotropic_test_error",
+    "isotropic_ridgeless",
+]
 
 
 class RandomProjectionTheory(NamedTuple):
@@ -152,8 +163,9 @@ def _pieces(eigs, w1, delta, n, m, lam) -> _Pieces:
     weights = {"bias": eigs * s**2, "proj": eigs * r * s, "cross": eigs * s}
     pairs = {"11": (w1, w1), "1d": (w1, delta), "dd": (delta, delta)}
     sums = {(w, pq): weighted_sum(weights[w], *pairs[pq]) for w in weights for pq in pairs}
-    return _Pieces(k, info, f1, f2, f1 - shift, a + shift / n, safe_ratio(g, m_f2), sums,
-                   jnp.sum(eigs * delta**2))
+    return _Pieces(
+        k, info, f1, f2, f1 - shift, a + shift / n, safe_ratio(g, m_f2), sums, jnp.sum(eigs * delta**2)
+    )
 
 
 def _numerators(pc: _Pieces, n, pe, sigma1, sigma2) -> tuple[Array, Array, Array, Array, Array]:
@@ -176,23 +188,52 @@ def _test_error(eigs, w1, delta, n, m, p, lam, sigma1, sigma2, exact_count=True)
     total = bias + proj + variance + cross + floor
     bc = partial(jnp.broadcast_to, shape=total.shape)
     return RandomProjectionTheory(
-        total, *(bc(x) for x in (bias, proj, variance, cross, floor, pc.k, pc.f1, pc.f2, pc.d2, pe,
-                                 pc.info.converged, pc.info.iterations, pc.info.residual)))
+        total,
+        *(
+            bc(x)
+            for x in (
+                bias,
+                proj,
+                variance,
+                cross,
+                floor,
+                pc.k,
+                pc.f1,
+                pc.f2,
+                pc.d2,
+                pe,
+                pc.info.converged,
+                pc.info.iterations,
+                pc.info.residual,
+            )
+        ),
+    )
 
 
 def _validate(eigs, w1, delta, **scalars) -> tuple:
     """Shared validation: ranges named after the parameter, then a named broadcast check."""
     eigs, w1, delta = validate_problem(eigs, w1, delta)
     ranges = {"n": (1.0, np.inf), "m": (1.0, np.inf), "p": (0.0, 1.0)}
-    out = {k: (check_in_range(k, v, *ranges[k]) if k in ranges else check_nonnegative(k, v))
-           for k, v in scalars.items()}
+    out = {
+        k: (check_in_range(k, v, *ranges[k]) if k in ranges else check_nonnegative(k, v))
+        for k, v in scalars.items()
+    }
     broadcast_named(**out)
     return eigs, w1, delta, out
 
 
 def test_error(
-    eigs: Any, w1: Any, delta: Any, *, n: Any, m: Any, p: Any, lam: Any,
-    sigma1: Any = 0.0, sigma2: Any = 0.0, exact_count: bool = True,
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    n: Any,
+    m: Any,
+    p: Any,
+    lam: Any,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
+    exact_count: bool = True,
 ) -> RandomProjectionTheory:
     """Deterministic equivalent of the Model B test error on real data (THEORY.md eq. (B)).
 
@@ -222,8 +263,18 @@ def test_error(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, m=m, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
-    return _test_error(eigs, w1, delta, a["n"], a["m"], a["p"], a["lam"], a["sigma1"], a["sigma2"],
-                       exact_count=bool(exact_count))
+    return _test_error(
+        eigs,
+        w1,
+        delta,
+        a["n"],
+        a["m"],
+        a["p"],
+        a["lam"],
+        a["sigma1"],
+        a["sigma2"],
+        exact_count=bool(exact_count),
+    )
 
 
 @partial(jax.jit, static_argnames=("exact_count",))
@@ -237,8 +288,17 @@ def _collapse_gap(eigs, w1, delta, n, m, p, lam, sigma1, sigma2, exact_count=Tru
 
 
 def collapse_gap(
-    eigs: Any, w1: Any, delta: Any, *, n: Any, m: Any, p: Any, lam: Any,
-    sigma1: Any = 0.0, sigma2: Any = 0.0, exact_count: bool = True,
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    n: Any,
+    m: Any,
+    p: Any,
+    lam: Any,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
+    exact_count: bool = True,
 ) -> Array:
     """Mixed minus real-only error at the same (n, m, λ, σ1, σ2): E_B(p) − E_B(0) (THEORY.md §3).
 
@@ -249,8 +309,18 @@ def collapse_gap(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, m=m, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
-    return _collapse_gap(eigs, w1, delta, a["n"], a["m"], a["p"], a["lam"], a["sigma1"], a["sigma2"],
-                         exact_count=bool(exact_count))
+    return _collapse_gap(
+        eigs,
+        w1,
+        delta,
+        a["n"],
+        a["m"],
+        a["p"],
+        a["lam"],
+        a["sigma1"],
+        a["sigma2"],
+        exact_count=bool(exact_count),
+    )
 
 
 @partial(jax.jit, static_argnames=("exact_count",))
@@ -266,7 +336,14 @@ def _pole_residue(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=True):
 
 
 def pole_residue(
-    eigs: Any, w1: Any, delta: Any, *, n: Any, p: Any, sigma1: Any = 0.0, sigma2: Any = 0.0,
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    n: Any,
+    p: Any,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
     exact_count: bool = True,
 ) -> Array:
     """Residue of the ridgeless pole at ψ = m/n = 1 (THEORY.md §3, "Interpolation threshold").
@@ -277,8 +354,9 @@ def pole_residue(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, p=p, sigma1=sigma1, sigma2=sigma2)
-    return _pole_residue(eigs, w1, delta, a["n"], a["p"], a["sigma1"], a["sigma2"],
-                         exact_count=bool(exact_count))
+    return _pole_residue(
+        eigs, w1, delta, a["n"], a["p"], a["sigma1"], a["sigma2"], exact_count=bool(exact_count)
+    )
 
 
 class InfiniteDataLimit(NamedTuple):
@@ -330,8 +408,9 @@ def _peak_width(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=True):
 
     def neg_error(t: Array) -> Array:
         m = jnp.maximum(ex(n) * jnp.exp(t), 1.0)
-        return -_test_error(eigs, w1, delta, ex(n), m, ex(p), ex(lam_safe), ex(sigma1), ex(sigma2),
-                            exact_count=exact_count).total
+        return -_test_error(
+            eigs, w1, delta, ex(n), m, ex(p), ex(lam_safe), ex(sigma1), ex(sigma2), exact_count=exact_count
+        ).total
 
     # The peak is the highest interior local maximum of E on the grid (E may be larger still at
     # the window's small-m end, from the approximation error); a unimodal peak lies between that
@@ -354,8 +433,16 @@ def _peak_width(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=True):
 
 
 def peak_width(
-    eigs: Any, w1: Any, delta: Any, *, n: Any, p: Any, lam: Any, sigma1: Any = 0.0,
-    sigma2: Any = 0.0, exact_count: bool = True,
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    n: Any,
+    p: Any,
+    lam: Any,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
+    exact_count: bool = True,
 ) -> WidthPeak:
     """The width m at which E_B(m) peaks at fixed n < d, and the peak height (THEORY.md §3).
 
@@ -376,8 +463,9 @@ def peak_width(
     if np.any(a["n"] >= eigs.shape[0]):
         d, worst = eigs.shape[0], float(a["n"].max())
         raise ParameterError(f"n must be in [1, d) with d = {d} for a width peak, got {worst!r}")
-    return _peak_width(eigs, w1, delta, a["n"], a["p"], a["lam"], a["sigma1"], a["sigma2"],
-                       exact_count=bool(exact_count))
+    return _peak_width(
+        eigs, w1, delta, a["n"], a["p"], a["lam"], a["sigma1"], a["sigma2"], exact_count=bool(exact_count)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +509,16 @@ def _iso_setup(d, n, m, p, sigma1, sigma2, w1_norm2, c2, w1_dot_delta):
 
 
 def isotropic_test_error(
-    *, d: Any, n: Any, m: Any, p: Any, lam: Any, sigma1: Any, sigma2: Any, w1_norm2: Any, c2: Any,
+    *,
+    d: Any,
+    n: Any,
+    m: Any,
+    p: Any,
+    lam: Any,
+    sigma1: Any,
+    sigma2: Any,
+    w1_norm2: Any,
+    c2: Any,
     w1_dot_delta: Any,
 ) -> Array:
     """Closed-form Model B error for Σ = I (THEORY.md §3, "Isotropic, any λ"), p as given.
@@ -441,21 +538,37 @@ def isotropic_test_error(
 
 
 def isotropic_ridgeless(
-    *, d: Any, n: Any, m: Any, p: Any, sigma1: Any, sigma2: Any, w1_norm2: Any, c2: Any, w1_dot_delta: Any,
+    *,
+    d: Any,
+    n: Any,
+    m: Any,
+    p: Any,
+    sigma1: Any,
+    sigma2: Any,
+    w1_norm2: Any,
+    c2: Any,
+    w1_dot_delta: Any,
 ) -> Array:
     """Ridgeless isotropic Model B, one explicit line per regime (THEORY.md §3):
 
-        ψ < min(1,φ):  (1−ψ/φ)‖w1‖² + (ψ/φ)p²c² + ψ/(1−ψ)·[(1−ψ/φ)‖w̄‖² + σ̃²]
-        ψ > 1, φ > 1:  (1−1/φ)‖w1‖² + p²c²/φ + (1−1/φ)‖w̄‖²/(ψ−1) + σ̃²(φ+ψ−2)/((φ−1)(ψ−1))
-        φ < 1, φ ≤ ψ:  σ̃²φ/(1−φ) + p²c²
-        otherwise (n = min(m, d)): +inf.
+    ψ < min(1,φ):  (1−ψ/φ)‖w1‖² + (ψ/φ)p²c² + ψ/(1−ψ)·[(1−ψ/φ)‖w̄‖² + σ̃²]
+    ψ > 1, φ > 1:  (1−1/φ)‖w1‖² + p²c²/φ + (1−1/φ)‖w̄‖²/(ψ−1) + σ̃²(φ+ψ−2)/((φ−1)(ψ−1))
+    φ < 1, φ ≤ ψ:  σ̃²φ/(1−φ) + p²c²
+    otherwise (n = min(m, d)): +inf.
     """
     phi, psi, p, wbar2, noise = _iso_setup(d, n, m, p, sigma1, sigma2, w1_norm2, c2, w1_dot_delta)
     floor = p**2 * c2
     odds = psi / (1 - psi)
     r1 = (1 - psi / phi) * (w1_norm2 + odds * wbar2) + (psi / phi) * floor + odds * noise
-    r2 = ((1 - 1 / phi) * w1_norm2 + floor / phi + (1 - 1 / phi) * wbar2 / (psi - 1)
-          + noise * (phi + psi - 2) / ((phi - 1) * (psi - 1)))
+    r2 = (
+        (1 - 1 / phi) * w1_norm2
+        + floor / phi
+        + (1 - 1 / phi) * wbar2 / (psi - 1)
+        + noise * (phi + psi - 2) / ((phi - 1) * (psi - 1))
+    )
     r3 = noise * phi / (1 - phi) + floor
-    return jnp.where(psi < jnp.minimum(1.0, phi), r1, jnp.where(
-        (psi > 1) & (phi > 1), r2, jnp.where((phi < 1) & (phi <= psi), r3, jnp.inf)))
+    return jnp.where(
+        psi < jnp.minimum(1.0, phi),
+        r1,
+        jnp.where((psi > 1) & (phi > 1), r2, jnp.where((phi < 1) & (phi <= psi), r3, jnp.inf)),
+    )

@@ -64,7 +64,9 @@ def exponents(beta: float, source: float, shift_source: float | None = None) -> 
     """
     beta = float(check_in_range("beta", beta, 1.0 + 1e-12, np.inf))
     delta = float(check_nonnegative("source", source))
-    bar = delta if shift_source is None else min(delta, float(check_nonnegative("shift_source", shift_source)))
+    bar = (
+        delta if shift_source is None else min(delta, float(check_nonnegative("shift_source", shift_source)))
+    )
 
     def tuned(d: float) -> float:
         return 2 * beta / (2 * beta + 1) if d >= beta + 1 else (beta + d - 1) / (beta + d)
@@ -84,8 +86,17 @@ def continuum_constant(beta: float) -> float:
     return float((np.pi / beta) / np.sin(np.pi / beta))
 
 
-def crossover(eigs: Any, w1: Any, delta: Any, *, p: Any, beta: float, source: float,
-              sigma1: Any = 0.0, sigma2: Any = 0.0) -> Array:
+def crossover(
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    p: Any,
+    beta: float,
+    source: float,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
+) -> Array:
     """n* ≈ σ̃² P*^(-(β+δ)/(β+δ−1)): where the noisy tuned rate reaches the floor P* (THEORY.md §4).
 
     At n*, (σ̃²/n*)^((β+δ−1)/(β+δ)) = P*, so the error is about 2P* there; beyond it the exponent
@@ -111,14 +122,26 @@ def _local_slope(eigs, w1, delta, n, p, lam, sigma1, sigma2, tuned: bool) -> tup
     lam = jax.lax.stop_gradient(lam)  # envelope theorem: ∂E/∂λ = 0 at λ* (or λ* = 0 on the boundary)
 
     def log_error(log_n: Array) -> Array:
-        return jnp.log(_test_error(eigs, w1, delta, jnp.exp(log_n), p, lam, sigma1, sigma2, exact_count=False).total)
+        return jnp.log(
+            _test_error(eigs, w1, delta, jnp.exp(log_n), p, lam, sigma1, sigma2, exact_count=False).total
+        )
 
     slope = jax.grad(lambda t: jnp.sum(log_error(t)))(jnp.log(n))  # elementwise: E_i depends on n_i only
     return slope, lam
 
 
-def local_slope(eigs: Any, w1: Any, delta: Any, *, n: Any, p: Any, lam: Any = 0.0, tuned: bool = False,
-                sigma1: Any = 0.0, sigma2: Any = 0.0) -> tuple[Array, Array]:
+def local_slope(
+    eigs: Any,
+    w1: Any,
+    delta: Any,
+    *,
+    n: Any,
+    p: Any,
+    lam: Any = 0.0,
+    tuned: bool = False,
+    sigma1: Any = 0.0,
+    sigma2: Any = 0.0,
+) -> tuple[Array, Array]:
     """d log E / d log n of the Model A deterministic equivalent (exact derivative, autodiff).
 
     Uses the idealised fraction p (``exact_count=False``): rint(p·n) is piecewise constant in n.
@@ -154,6 +177,7 @@ def width_slope(eigs: Any, w1: Any, delta: Any, *, m: Any, p: Any = 0.0) -> Arra
     eigs, w1, delta = validate_problem(eigs, w1, delta)
     m = check_in_range("m", m, 1.0, float(eigs.shape[0]) - 1e-9)
     p = check_in_range("p", p, 0.0, 1.0)
+
     def log_total(log_m: Array, p: Array) -> Array:
         return jnp.log(_infinite_data_limit(eigs, w1, delta, jnp.exp(log_m), p).total)
 

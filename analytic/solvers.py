@@ -99,7 +99,9 @@ def solve_increasing_log(
     return kappa, RootInfo(converged=done, iterations=it, residual=jnp.abs(g(kappa)[0]))
 
 
-def implicit_step(value_and_slope: Callable[..., tuple[Array, Array]], root: Array, params: tuple = ()) -> Array:
+def implicit_step(
+    value_and_slope: Callable[..., tuple[Array, Array]], root: Array, params: tuple = ()
+) -> Array:
     """One Newton step at an already-converged root, to carry gradients through the solve.
 
     At the root g(κ*) = 0, so the value is unchanged, while the derivative of

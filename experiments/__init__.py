@@ -12,8 +12,13 @@ from strongcollapse.runner import Experiment
 from experiments import collapse_gap, pareto, scaling, scaling_width, strong_collapse, width
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (
-        strong_collapse.EXPERIMENT, width.EXPERIMENT, collapse_gap.EXPERIMENT, pareto.EXPERIMENT, scaling.EXPERIMENT,
+    e.name: e
+    for e in (
+        strong_collapse.EXPERIMENT,
+        width.EXPERIMENT,
+        collapse_gap.EXPERIMENT,
+        pareto.EXPERIMENT,
+        scaling.EXPERIMENT,
         scaling_width.EXPERIMENT,
     )
 }

@@ -37,15 +37,42 @@ CONFIG: dict[str, Any] = {
     "trials": 400,
     "r0": 0.02,
     "panels": [
-        {"title": "isotropic, ridgeless", "spectrum": {"kind": "isotropic"}, "source": 0.0, "corr": 0.0,
-         "c2": 1.0, "d": 200, "n": 100, "lam": 0.0, "p": [0.1, 0.5],
-         "psi": [0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0]},
-        {"title": "power law β = 1.5, ridgeless", "spectrum": {"kind": "power_law", "beta": 1.5},
-         "source": 1.5, "corr": 0.0, "c2": 1.0, "d": 200, "n": 100, "lam": 0.0, "p": [0.1, 0.5],
-         "psi": [0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0]},
-        {"title": "power law β = 1.5, λ = 0.01, n = 25d: mixing can help", "spectrum": {"kind": "power_law", "beta": 1.5},
-         "source": 1.5, "corr": 0.5, "c2": 1.0, "d": 200, "n": 5000, "lam": 0.01, "p": [0.2],
-         "psi": [0.0004, 0.001, 0.002, 0.004, 0.01, 0.02]},
+        {
+            "title": "isotropic, ridgeless",
+            "spectrum": {"kind": "isotropic"},
+            "source": 0.0,
+            "corr": 0.0,
+            "c2": 1.0,
+            "d": 200,
+            "n": 100,
+            "lam": 0.0,
+            "p": [0.1, 0.5],
+            "psi": [0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0],
+        },
+        {
+            "title": "power law β = 1.5, ridgeless",
+            "spectrum": {"kind": "power_law", "beta": 1.5},
+            "source": 1.5,
+            "corr": 0.0,
+            "c2": 1.0,
+            "d": 200,
+            "n": 100,
+            "lam": 0.0,
+            "p": [0.1, 0.5],
+            "psi": [0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0],
+        },
+        {
+            "title": "power law β = 1.5, λ = 0.01, n = 25d: mixing can help",
+            "spectrum": {"kind": "power_law", "beta": 1.5},
+            "source": 1.5,
+            "corr": 0.5,
+            "c2": 1.0,
+            "d": 200,
+            "n": 5000,
+            "lam": 0.01,
+            "p": [0.2],
+            "psi": [0.0004, 0.001, 0.002, 0.004, 0.01, 0.02],
+        },
     ],
 }
 
@@ -77,43 +104,82 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         widths = np.unique(np.maximum(np.rint(psis * n), 1)).astype(np.int64)
         if lam == 0:  # the pole's heavy tails make Monte Carlo means meaningless right at ψ = 1
             widths = widths[np.abs(widths / n - 1) >= 0.1]
-        problem = Problem.build(panel["spectrum"], d, source=panel["source"], c2=panel["c2"], corr=panel["corr"])
+        problem = Problem.build(
+            panel["spectrum"], d, source=panel["source"], c2=panel["c2"], corr=panel["corr"]
+        )
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])
-        sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam,
-                                         sigma1=s1, sigma2=s2, trials=trials, **ctx.simulation(panel["title"]))
+        sim = simulate.random_projection(
+            ctx.seed,
+            *args,
+            n=n,
+            m=widths[None, :],
+            p=p_all[:, None],
+            lam=lam,
+            sigma1=s1,
+            sigma2=s2,
+            trials=trials,
+            **ctx.simulation(panel["title"]),
+        )
         th = theory.test_error(*args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam, sigma1=s1, sigma2=s2)
         report.solver(th)
         allowance = finite_size_allowance(n, np.minimum(widths, d), r0)
         report.compare(sim.mean, sim.sem, th.total, allowance)  # each error against its theory
-        gap_th = np.asarray(theory.collapse_gap(*args, n=n, m=widths[None, :], p=ps[:, None], lam=lam,
-                                                sigma1=s1, sigma2=s2))
+        gap_th = np.asarray(
+            theory.collapse_gap(*args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2)
+        )
         # Trial t of every cell shares its projection S (model_b: common random numbers), so the gap's
         # standard error comes from the per-trial differences, not from the two means separately.
         diffs = sim.errors[1:] - sim.errors[0]
         gap_sim = diffs.mean(axis=-1)
         gap_sem = diffs.std(axis=-1, ddof=1) / np.sqrt(trials)
         dense = np.geomspace(psis.min(), psis.max(), 600) * n
-        line = np.asarray(theory.collapse_gap(*args, n=n, m=dense[None, :], p=ps[:, None], lam=lam,
-                                              sigma1=s1, sigma2=s2))
+        line = np.asarray(
+            theory.collapse_gap(*args, n=n, m=dense[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2)
+        )
         limit = _limit(args, n, ps, lam, s1, s2)
         palette = colors(ps.size + 1)[1:]
         for i, p in enumerate(ps):
             ax.plot(dense / n, line[i], color=palette[i], lw=1.6, label=f"p = {p:g}")
-            ax.errorbar(widths / n, gap_sim[i], yerr=2 * gap_sem[i], fmt="o", ms=4, color=palette[i], mfc="white",
-                        mew=1.2, capsize=2)
+            ax.errorbar(
+                widths / n,
+                gap_sim[i],
+                yerr=2 * gap_sem[i],
+                fmt="o",
+                ms=4,
+                color=palette[i],
+                mfc="white",
+                mew=1.2,
+                capsize=2,
+            )
             ax.axhline(limit[i], color=palette[i], ls=":", lw=1.2)
             limits.append({"panel": panel["title"], "p": float(p), "limit_psi_to_inf": float(limit[i])})
             for j, m in enumerate(widths):
-                report.rows.append({
-                    "panel": panel["title"], "spectrum": json.dumps(panel["spectrum"], sort_keys=True), "d": d,
-                    "n": n, "m": int(m), "psi": m / n, "lam": lam, "p": float(p), "c2": problem.c2,
-                    "corr": problem.corr, "sigma1": s1, "sigma2": s2, "theory_mixed": float(th.total[i + 1, j]),
-                    "theory_real_only": float(th.total[0, j]), "theory_gap": float(gap_th[i, j]),
-                    "sim_mixed": float(sim.mean[i + 1, j]), "sim_real_only": float(sim.mean[0, j]),
-                    "sim_gap": float(gap_sim[i, j]), "sim_gap_sem": float(gap_sem[i, j]), "trials": trials,
-                    "gap_z": float((gap_sim[i, j] - gap_th[i, j]) / gap_sem[i, j]),
-                })
+                report.rows.append(
+                    {
+                        "panel": panel["title"],
+                        "spectrum": json.dumps(panel["spectrum"], sort_keys=True),
+                        "d": d,
+                        "n": n,
+                        "m": int(m),
+                        "psi": m / n,
+                        "lam": lam,
+                        "p": float(p),
+                        "c2": problem.c2,
+                        "corr": problem.corr,
+                        "sigma1": s1,
+                        "sigma2": s2,
+                        "theory_mixed": float(th.total[i + 1, j]),
+                        "theory_real_only": float(th.total[0, j]),
+                        "theory_gap": float(gap_th[i, j]),
+                        "sim_mixed": float(sim.mean[i + 1, j]),
+                        "sim_real_only": float(sim.mean[0, j]),
+                        "sim_gap": float(gap_sim[i, j]),
+                        "sim_gap_sem": float(gap_sem[i, j]),
+                        "trials": trials,
+                        "gap_z": float((gap_sim[i, j] - gap_th[i, j]) / gap_sem[i, j]),
+                    }
+                )
             below, above = widths < n, widths > n
             if lam == 0 and below.sum() > 1 and above.sum() > 1:
                 up = bool(np.all(np.diff(gap_th[i][below]) > 0))
@@ -142,10 +208,18 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         ax.set_title(panel["title"], fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="best")
-    fig.legend(handles=legend_keys(2, trials, "ψ → ∞ limit of the gap (dotted)"), loc="outside lower center",
-               ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Collapse gap vs model size (random projections, c² = 1): amplified below the interpolation "
-                 "threshold, mitigated but not removed above it", fontsize=10)
+    fig.legend(
+        handles=legend_keys(2, trials, "ψ → ∞ limit of the gap (dotted)"),
+        loc="outside lower center",
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        "Collapse gap vs model size (random projections, c² = 1): amplified below the interpolation "
+        "threshold, mitigated but not removed above it",
+        fontsize=10,
+    )
     return report.finish(ctx, fig, "collapse-gap", limits=limits)
 
 

@@ -78,7 +78,9 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     qualities = np.ravel(check_nonnegative("c2", config["c2"]))
     names = list(config["quality_names"])
     if len(names) != qualities.size or qualities.size > len(MARKERS):
-        raise ParameterError(f"quality_names must name each of the {qualities.size} c2 values (at most {len(MARKERS)})")
+        raise ParameterError(
+            f"quality_names must name each of the {qualities.size} c2 values (at most {len(MARKERS)})"
+        )
     lam = float(check_nonnegative("lam", config["lam"]))
     trials = int(check_count("trials", config["trials"], minimum=2))
     s1, s2 = (float(check_nonnegative(k, config[k])) for k in ("sigma1", "sigma2"))
@@ -86,7 +88,9 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     lo, hi = np.ravel(check_in_range("psi_theory", config["psi_theory"], 1.0 / n, 1e4))
     psi_dense = np.geomspace(lo, hi, 800)
     psi_dense = psi_dense[np.abs(psi_dense - 1) > 0.01]  # the pole itself (ridgeless) is +inf
-    widths = np.unique(np.maximum(np.rint(np.ravel(check_in_range("psi", config["psi"], 1.0 / n, 1e4)) * n), 1))
+    widths = np.unique(
+        np.maximum(np.rint(np.ravel(check_in_range("psi", config["psi"], 1.0 / n, 1e4)) * n), 1)
+    )
     widths = widths.astype(np.int64)
 
     fig, axes = new_figure(1, ps.size, width=5.0, height=4.6)
@@ -96,46 +100,102 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     all_x: list[float] = []
     all_y: list[float] = []
     for q, c2 in enumerate(qualities):
-        problem = Problem.build(config["spectrum"], d, source=config["source"], signal=config["signal"],
-                                c2=float(c2), corr=config["corr"])
+        problem = Problem.build(
+            config["spectrum"],
+            d,
+            source=config["source"],
+            signal=config["signal"],
+            c2=float(c2),
+            corr=config["corr"],
+        )
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])  # row 0: real data only, at the same n
-        sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam,
-                                         sigma1=s1, sigma2=s2, trials=trials, **ctx.simulation(f"c²={c2:g}"))
+        sim = simulate.random_projection(
+            ctx.seed,
+            *args,
+            n=n,
+            m=widths[None, :],
+            p=p_all[:, None],
+            lam=lam,
+            sigma1=s1,
+            sigma2=s2,
+            trials=trials,
+            **ctx.simulation(f"c²={c2:g}"),
+        )
         th = theory.test_error(*args, n=n, m=widths[None, :], p=p_all[:, None], lam=lam, sigma1=s1, sigma2=s2)
         report.solver(th)
         report.compare(sim.mean, sim.sem, th.total, finite_size_allowance(n, np.minimum(widths, d), r0))
-        curve = np.asarray(theory.test_error(*args, n=n, m=psi_dense[None, :] * n, p=p_all[:, None], lam=lam,
-                                             sigma1=s1, sigma2=s2).total)
+        curve = np.asarray(
+            theory.test_error(
+                *args, n=n, m=psi_dense[None, :] * n, p=p_all[:, None], lam=lam, sigma1=s1, sigma2=s2
+            ).total
+        )
         for col, p in enumerate(ps):
             ax = axes[0, col]
             x, y = curve[0], curve[col + 1]
             ax.plot(x, y, color="0.55", lw=0.9, ls=STYLES[q], zorder=1)
             front = pareto_frontier(x, y)
             ax.plot(x[front], y[front], color="black", lw=2.2, ls=STYLES[q], zorder=2)
-            ax.errorbar(sim.mean[0], sim.mean[col + 1], xerr=2 * sim.sem[0], yerr=2 * sim.sem[col + 1], fmt="none",
-                        ecolor="0.4", elinewidth=0.8, zorder=3)
-            ax.scatter(sim.mean[0], sim.mean[col + 1], c=np.log10(widths / n), cmap=cmap, norm=norm,
-                       marker=MARKERS[q], s=36, edgecolors="black", linewidths=0.6, zorder=4)
+            ax.errorbar(
+                sim.mean[0],
+                sim.mean[col + 1],
+                xerr=2 * sim.sem[0],
+                yerr=2 * sim.sem[col + 1],
+                fmt="none",
+                ecolor="0.4",
+                elinewidth=0.8,
+                zorder=3,
+            )
+            ax.scatter(
+                sim.mean[0],
+                sim.mean[col + 1],
+                c=np.log10(widths / n),
+                cmap=cmap,
+                norm=norm,
+                marker=MARKERS[q],
+                s=36,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+            )
             all_x.extend(sim.mean[0]), all_y.extend(sim.mean[col + 1])
-            frontiers.append({"p": float(p), "c2": float(c2), "quality": names[q],
-                              "frontier_psi": [float(v) for v in psi_dense[front]],
-                              "best_mixed_error": float(y[front].min()),
-                              "best_mixed_psi": float(psi_dense[front][np.argmin(y[front])])})
+            frontiers.append(
+                {
+                    "p": float(p),
+                    "c2": float(c2),
+                    "quality": names[q],
+                    "frontier_psi": [float(v) for v in psi_dense[front]],
+                    "best_mixed_error": float(y[front].min()),
+                    "best_mixed_psi": float(psi_dense[front][np.argmin(y[front])]),
+                }
+            )
             report.notes.append(
                 f"p={p:<5g} c²={c2:<5g} ({names[q]}): best mixed error {y[front].min():.4g} at ψ = "
                 f"{psi_dense[front][np.argmin(y[front])]:.3g}; largest ψ on the frontier {psi_dense[front].max():.3g}"
             )
             for j, m in enumerate(widths):
-                report.rows.append({
-                    "p": float(p), "c2": float(c2), "quality": names[q], "n": n, "m": int(m), "psi": m / n,
-                    "d": d, "lam": lam, "sigma1": s1, "sigma2": s2,
-                    "spectrum": json.dumps(config["spectrum"], sort_keys=True),
-                    "theory_real_only": float(th.total[0, j]), "theory_mixed": float(th.total[col + 1, j]),
-                    "sim_real_only": float(sim.mean[0, j]), "sim_real_only_sem": float(sim.sem[0, j]),
-                    "sim_mixed": float(sim.mean[col + 1, j]), "sim_mixed_sem": float(sim.sem[col + 1, j]),
-                    "trials": trials,
-                })
+                report.rows.append(
+                    {
+                        "p": float(p),
+                        "c2": float(c2),
+                        "quality": names[q],
+                        "n": n,
+                        "m": int(m),
+                        "psi": m / n,
+                        "d": d,
+                        "lam": lam,
+                        "sigma1": s1,
+                        "sigma2": s2,
+                        "spectrum": json.dumps(config["spectrum"], sort_keys=True),
+                        "theory_real_only": float(th.total[0, j]),
+                        "theory_mixed": float(th.total[col + 1, j]),
+                        "sim_real_only": float(sim.mean[0, j]),
+                        "sim_real_only_sem": float(sim.sem[0, j]),
+                        "sim_mixed": float(sim.mean[col + 1, j]),
+                        "sim_mixed_sem": float(sim.sem[col + 1, j]),
+                        "trials": trials,
+                    }
+                )
     span = np.array([min(all_x + all_y), max(all_x + all_y)])
     for col, p in enumerate(ps):
         ax = axes[0, col]
@@ -150,15 +210,31 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         ax.grid(True, which="major", alpha=0.3)
     colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, -1], pad=0.02)
     colorbar.set_label("log₁₀ ψ = log₁₀(m/n)")
-    keys = [Line2D([], [], marker=MARKERS[q], color="0.5", mec="black", ls=STYLES[q], lw=1.6,
-                   label=f"c² = {c2:g} ({names[q]} quality)") for q, c2 in enumerate(qualities)]
-    keys += [Line2D([], [], color="black", lw=2.2, label="Pareto frontier (theory)"),
-             Line2D([], [], color="0.55", lw=0.9, label="theory over ψ"),
-             Line2D([], [], color="0.3", lw=0.8, ls=(0, (4, 3)), label="diagonal: no collapse")]
+    keys = [
+        Line2D(
+            [],
+            [],
+            marker=MARKERS[q],
+            color="0.5",
+            mec="black",
+            ls=STYLES[q],
+            lw=1.6,
+            label=f"c² = {c2:g} ({names[q]} quality)",
+        )
+        for q, c2 in enumerate(qualities)
+    ]
+    keys += [
+        Line2D([], [], color="black", lw=2.2, label="Pareto frontier (theory)"),
+        Line2D([], [], color="0.55", lw=0.9, label="theory over ψ"),
+        Line2D([], [], color="0.3", lw=0.8, ls=(0, (4, 3)), label="diagonal: no collapse"),
+    ]
     keys += legend_keys(2, trials)[1:]
     fig.legend(handles=keys, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Model size vs synthetic data (random projections): each point one model size; above the "
-                 "diagonal, synthetic data hurts", fontsize=10)
+    fig.suptitle(
+        "Model size vs synthetic data (random projections): each point one model size; above the "
+        "diagonal, synthetic data hurts",
+        fontsize=10,
+    )
     return report.finish(ctx, fig, "pareto", frontiers=frontiers)
 
 

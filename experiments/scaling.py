@@ -41,27 +41,51 @@ CONFIG: dict[str, Any] = {
     "corr": 0.0,
     "p": [0.0, 1e-4, 1e-3, 1e-2, 1e-1],
     "columns": [
-        {"title": "noiseless, ridgeless", "sigma": 0.0, "regularisation": "ridgeless",
-         "n": [10, 20, 40, 80, 160]},
-        {"title": "noiseless, tuned λ*", "sigma": 0.0, "regularisation": "tuned",
-         "n": [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000, 1000000]},
+        {
+            "title": "noiseless, ridgeless",
+            "sigma": 0.0,
+            "regularisation": "ridgeless",
+            "n": [10, 20, 40, 80, 160],
+        },
+        {
+            "title": "noiseless, tuned λ*",
+            "sigma": 0.0,
+            "regularisation": "tuned",
+            "n": [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000, 1000000],
+        },
         # σ = 1: the optimal ridge then keeps df1(κ*) far below d up to n = 10⁶, so the clean noisy
         # exponent −2/3 holds over three decades at d = 500 (with σ = 0.1 finite d bends it to −0.8).
-        {"title": "noisy (σ1 = σ2 = 1), tuned λ*", "sigma": 1.0, "regularisation": "tuned",
-         "n": [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000, 1000000]},
+        {
+            "title": "noisy (σ1 = σ2 = 1), tuned λ*",
+            "sigma": 1.0,
+            "regularisation": "tuned",
+            "n": [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000, 1000000],
+        },
     ],
     "trials": 100,
     # Finite-size allowance: power law under strong regularisation 1-3% (THEORY.md §5).
     "r0": 0.03,
+    "curve_points": 200,  # sizes on each theory curve (each tuned point solves for λ*)
 }
 
 QUICK: dict[str, Any] = {
-    "d": 200, "trials": 24,
+    "d": 200,
+    "trials": 24,
+    "curve_points": 50,
     "columns": [
         {"title": "noiseless, ridgeless", "sigma": 0.0, "regularisation": "ridgeless", "n": [10, 20, 40, 80]},
-        {"title": "noiseless, tuned λ*", "sigma": 0.0, "regularisation": "tuned", "n": [10, 100, 1000, 10000, 100000]},
-        {"title": "noisy (σ1 = σ2 = 1), tuned λ*", "sigma": 1.0, "regularisation": "tuned",
-         "n": [10, 100, 1000, 10000, 100000]},
+        {
+            "title": "noiseless, tuned λ*",
+            "sigma": 0.0,
+            "regularisation": "tuned",
+            "n": [10, 100, 1000, 10000, 100000],
+        },
+        {
+            "title": "noisy (σ1 = σ2 = 1), tuned λ*",
+            "sigma": 1.0,
+            "regularisation": "tuned",
+            "n": [10, 100, 1000, 10000, 100000],
+        },
     ],
 }
 
@@ -71,8 +95,11 @@ def _lam(problem: Problem, reg: str, n: np.ndarray, ps: np.ndarray, sigma: float
         return np.zeros((ps.size, n.size))
     if reg != "tuned":
         raise ParameterError(f"regularisation must be 'ridgeless' or 'tuned', got {reg!r}")
-    return np.asarray(theory.optimal_lam(*problem.arrays(), n=n[None, :], p=ps[:, None], sigma1=sigma, sigma2=sigma,
-                                         exact_count=exact))
+    return np.asarray(
+        theory.optimal_lam(
+            *problem.arrays(), n=n[None, :], p=ps[:, None], sigma1=sigma, sigma2=sigma, exact_count=exact
+        )
+    )
 
 
 def _shown(n: np.ndarray, p: float, sigma: float, d: int) -> np.ndarray:
@@ -93,7 +120,9 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     ps = np.ravel(check_in_range("p", config["p"], 0.0, 1.0))
     trials = int(check_count("trials", config["trials"], minimum=2))
     r0 = float(check_nonnegative("r0", config["r0"]))
-    problem = Problem.build(config["spectrum"], d, source=config["source"], c2=config["c2"], corr=config["corr"])
+    problem = Problem.build(
+        config["spectrum"], d, source=config["source"], c2=config["c2"], corr=config["corr"]
+    )
     args = problem.arrays()
     power = config["spectrum"].get("kind") == "power_law"
     predicted = scaling.exponents(config["spectrum"]["beta"], config["source"]) if power else None
@@ -107,10 +136,21 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         reg = column["regularisation"]
         ns = np.unique(np.ravel(check_in_range("n", column["n"], 2, 1e9))).astype(np.int64)
         if reg == "ridgeless" and (ns >= d).any():
-            raise ParameterError(f"ridgeless columns need n < d = {d} (the d = ∞ regime), got n = {int(ns.max())}")
+            raise ParameterError(
+                f"ridgeless columns need n < d = {d} (the d = ∞ regime), got n = {int(ns.max())}"
+            )
         lam = _lam(problem, reg, ns.astype(float), ps, sigma, exact=True)
-        sim = simulate.linear(ctx.seed, *args, n=ns[None, :], p=ps[:, None], lam=lam, sigma1=sigma, sigma2=sigma,
-                              trials=trials, **ctx.simulation(column["title"]))
+        sim = simulate.linear(
+            ctx.seed,
+            *args,
+            n=ns[None, :],
+            p=ps[:, None],
+            lam=lam,
+            sigma1=sigma,
+            sigma2=sigma,
+            trials=trials,
+            **ctx.simulation(column["title"]),
+        )
         th = theory.test_error(*args, n=ns[None, :], p=ps[:, None], lam=lam, sigma1=sigma, sigma2=sigma)
         report.solver(th)
         keep = np.stack([_shown(ns.astype(float), p, sigma, d) for p in ps])
@@ -118,42 +158,105 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         report.compare(sim.mean[keep], sim.sem[keep], np.asarray(th.total)[keep], allowance[keep])
         # Smooth curves use the idealised fraction p (on the compared sizes p·n is a whole number,
         # where the two coincide); the tuned slope re-optimises λ at every size (envelope theorem).
-        dense = np.geomspace(ns.min(), ns.max(), 200)
+        dense = np.geomspace(
+            ns.min(), ns.max(), int(check_count("curve_points", config["curve_points"], minimum=2))
+        )
         dense_lam = _lam(problem, reg, dense, ps, sigma, exact=False)
-        line = np.asarray(theory.test_error(*args, n=dense[None, :], p=ps[:, None], lam=dense_lam, sigma1=sigma,
-                                            sigma2=sigma, exact_count=False).total)
-        slope_line, _ = scaling.local_slope(*args, n=dense[None, :], p=ps[:, None], lam=dense_lam, tuned=reg == "tuned",
-                                            sigma1=sigma, sigma2=sigma)
+        line = np.asarray(
+            theory.test_error(
+                *args,
+                n=dense[None, :],
+                p=ps[:, None],
+                lam=dense_lam,
+                sigma1=sigma,
+                sigma2=sigma,
+                exact_count=False,
+            ).total
+        )
+        slope_line, _ = scaling.local_slope(
+            *args,
+            n=dense[None, :],
+            p=ps[:, None],
+            lam=dense_lam,
+            tuned=reg == "tuned",
+            sigma1=sigma,
+            sigma2=sigma,
+        )
         top, bottom = axes[0, col], axes[1, col]
         for i, p in enumerate(ps):
             ok, ok_dense = keep[i], _shown(dense, p, sigma, d)
-            theory_and_simulation(top, dense[ok_dense], line[i][ok_dense], ns[ok], sim.mean[i][ok], sim.sem[i][ok],
-                                  color=palette[i], label=f"p = {p:g}")
+            theory_and_simulation(
+                top,
+                dense[ok_dense],
+                line[i][ok_dense],
+                ns[ok],
+                sim.mean[i][ok],
+                sim.sem[i][ok],
+                color=palette[i],
+                label=f"p = {p:g}",
+            )
             bottom.plot(dense[ok_dense], np.asarray(slope_line[i])[ok_dense], color=palette[i], lw=1.4)
             if ok.sum() >= 3:
                 for s in window_slopes(ns[ok], sim.mean[i][ok], sim.sem[i][ok]):
-                    bottom.errorbar([s.center], [s.slope], yerr=[[s.slope - s.low], [s.high - s.slope]], fmt="o", ms=4,
-                                    color=palette[i], mfc="white", capsize=2)
-                    measured.append({"column": column["title"], "p": float(p), "center_n": s.center,
-                                     "slope": s.slope, "low": s.low, "high": s.high})
+                    bottom.errorbar(
+                        [s.center],
+                        [s.slope],
+                        yerr=[[s.slope - s.low], [s.high - s.slope]],
+                        fmt="o",
+                        ms=4,
+                        color=palette[i],
+                        mfc="white",
+                        capsize=2,
+                    )
+                    measured.append(
+                        {
+                            "column": column["title"],
+                            "p": float(p),
+                            "center_n": s.center,
+                            "slope": s.slope,
+                            "low": s.low,
+                            "high": s.high,
+                        }
+                    )
             if reg == "tuned" and p > 0 and power:
-                n_star = float(scaling.crossover(*args, p=p, beta=config["spectrum"]["beta"], source=config["source"],
-                                                 sigma1=sigma, sigma2=sigma))
+                n_star = float(
+                    scaling.crossover(
+                        *args,
+                        p=p,
+                        beta=config["spectrum"]["beta"],
+                        source=config["source"],
+                        sigma1=sigma,
+                        sigma2=sigma,
+                    )
+                )
                 if ns.min() <= n_star <= ns.max():
                     for ax in (top, bottom):
                         ax.axvline(n_star, color=palette[i], ls=":", lw=1.2)
                     report.notes.append(f"{column['title']}, p={p:g}: predicted crossover n* = {n_star:.3g}")
             for j, n in enumerate(ns):
-                report.rows.append({
-                    "column": column["title"], "spectrum": json.dumps(config["spectrum"], sort_keys=True), "d": d,
-                    "source": config["source"], "n": int(n), "p": float(p), "p_eff": float(th.p_eff[i, j]),
-                    "sigma1": sigma, "sigma2": sigma, "regularisation": reg, "lam": float(lam[i, j]),
-                    "theory": float(th.total[i, j]), "sim_mean": float(sim.mean[i, j]), "sim_sem": float(sim.sem[i, j]),
-                    "trials": trials, "compared": bool(keep[i, j]),
-                    # Uncompared cells (see _shown) may be exact zeros: no z-score for them.
-                    "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]) if keep[i, j] else "",
-                    "converged": bool(th.converged[i, j]),
-                })
+                report.rows.append(
+                    {
+                        "column": column["title"],
+                        "spectrum": json.dumps(config["spectrum"], sort_keys=True),
+                        "d": d,
+                        "source": config["source"],
+                        "n": int(n),
+                        "p": float(p),
+                        "p_eff": float(th.p_eff[i, j]),
+                        "sigma1": sigma,
+                        "sigma2": sigma,
+                        "regularisation": reg,
+                        "lam": float(lam[i, j]),
+                        "theory": float(th.total[i, j]),
+                        "sim_mean": float(sim.mean[i, j]),
+                        "sim_sem": float(sim.sem[i, j]),
+                        "trials": trials,
+                        "compared": bool(keep[i, j]),
+                        # Uncompared cells (see _shown) may be exact zeros: no z-score for them.
+                        "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]) if keep[i, j] else "",
+                        "converged": bool(th.converged[i, j]),
+                    }
+                )
         if predicted is not None:
             guide = predicted.ridgeless_clean if reg == "ridgeless" else predicted.tuned_clean
             bottom.axhline(-guide, color="0.3", ls="--", lw=1.0)
@@ -170,16 +273,33 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         bottom.set_ylim(-(predicted.ridgeless_clean + 0.6) if predicted else None, 0.3)
         top.set_title(column["title"], fontsize=10)
     handles, _ = axes[0, 0].get_legend_handles_labels()
-    keys = [Line2D([], [], color="0.3", ls="--", label="predicted exponents (−(β+δ−1), −(β+δ−1)/(β+δ), 0)"),
-            Line2D([], [], color="0.5", ls=":", label="predicted crossover n*"),
-            Line2D([], [], color="0.5", marker="o", mfc="white", ls="none",
-                   label="simulated slope, 3-size windows, 95% interval")]
-    fig.legend(handles=handles + legend_keys(2, trials) + keys, loc="outside lower center", ncol=4, fontsize=8,
-               frameon=False)
+    keys = [
+        Line2D([], [], color="0.3", ls="--", label="predicted exponents (−(β+δ−1), −(β+δ−1)/(β+δ), 0)"),
+        Line2D([], [], color="0.5", ls=":", label="predicted crossover n*"),
+        Line2D(
+            [],
+            [],
+            color="0.5",
+            marker="o",
+            mfc="white",
+            ls="none",
+            label="simulated slope, 3-size windows, 95% interval",
+        ),
+    ]
+    fig.legend(
+        handles=handles + legend_keys(2, trials) + keys,
+        loc="outside lower center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+    )
     spectrum = config["spectrum"]
-    fig.suptitle(f"Scaling laws under synthetic data (Model A, {spectrum['kind']} "
-                 f"{', '.join(f'{k}={v}' for k, v in spectrum.items() if k != 'kind')}, source δ = {config['source']:g}, "
-                 f"d = {d}, c² = {config['c2']:g})", fontsize=10)
+    fig.suptitle(
+        f"Scaling laws under synthetic data (Model A, {spectrum['kind']} "
+        f"{', '.join(f'{k}={v}' for k, v in spectrum.items() if k != 'kind')}, source δ = {config['source']:g}, "
+        f"d = {d}, c² = {config['c2']:g})",
+        fontsize=10,
+    )
     extra = {"predicted_exponents": predicted._asdict() if predicted else None, "measured_slopes": measured}
     return report.finish(ctx, fig, "scaling", **extra)
 

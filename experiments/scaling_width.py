@@ -60,50 +60,91 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     trials = int(check_count("trials", config["trials"], minimum=2))
     s1, s2 = (float(check_nonnegative(k, config[k])) for k in ("sigma1", "sigma2"))
     r0 = float(check_nonnegative("r0", config["r0"]))
-    problem = Problem.build(config["spectrum"], d, source=config["source"], c2=config["c2"], corr=config["corr"])
+    problem = Problem.build(
+        config["spectrum"], d, source=config["source"], c2=config["c2"], corr=config["corr"]
+    )
     args = problem.arrays()
     power = config["spectrum"].get("kind") == "power_law"
     predicted = scaling.exponents(config["spectrum"]["beta"], config["source"]).width if power else None
 
-    sim = simulate.random_projection(ctx.seed, *args, n=n, m=widths[None, :], p=ps[:, None], lam=0.0, sigma1=s1,
-                                     sigma2=s2, trials=trials, **ctx.simulation("widths"))
+    sim = simulate.random_projection(
+        ctx.seed,
+        *args,
+        n=n,
+        m=widths[None, :],
+        p=ps[:, None],
+        lam=0.0,
+        sigma1=s1,
+        sigma2=s2,
+        trials=trials,
+        **ctx.simulation("widths"),
+    )
     th = theory.test_error(*args, n=n, m=widths[None, :], p=ps[:, None], lam=0.0, sigma1=s1, sigma2=s2)
     report = Report(r_text=f"{r0:.0%} + 1/|n - m|")
     report.solver(th)
     report.compare(sim.mean, sim.sem, th.total, finite_size_allowance(n, widths[None, :], r0))
     dense = np.geomspace(widths.min(), widths.max(), 300)
     limit = theory.infinite_data_limit(*args, m=dense[None, :], p=ps[:, None])
-    finite = np.asarray(theory.test_error(*args, n=n, m=dense[None, :], p=ps[:, None], lam=0.0, sigma1=s1,
-                                          sigma2=s2).total)
+    finite = np.asarray(
+        theory.test_error(*args, n=n, m=dense[None, :], p=ps[:, None], lam=0.0, sigma1=s1, sigma2=s2).total
+    )
     slope = np.asarray(scaling.width_slope(*args, m=dense[None, :], p=ps[:, None]))
     fig, axes = new_figure(1, 2, width=5.6, height=4.4)
     left, right = axes[0]
     palette = colors(ps.size)
     measured = []
     for i, p in enumerate(ps):
-        theory_and_simulation(left, dense, np.asarray(limit.total[i]), widths, sim.mean[i], sim.sem[i],
-                              color=palette[i], label=f"p = {p:g}")
+        theory_and_simulation(
+            left,
+            dense,
+            np.asarray(limit.total[i]),
+            widths,
+            sim.mean[i],
+            sim.sem[i],
+            color=palette[i],
+            label=f"p = {p:g}",
+        )
         left.plot(dense, finite[i], color=palette[i], ls="--", lw=1.0)
         if p > 0:
             left.axhline(p**2 * problem.c2, color=palette[i], ls=":", lw=1.1)
         right.plot(dense, slope[i], color=palette[i], lw=1.5)
         for s in window_slopes(widths, sim.mean[i], sim.sem[i]):
-            right.errorbar([s.center], [s.slope], yerr=[[s.slope - s.low], [s.high - s.slope]], fmt="o", ms=4,
-                           color=palette[i], mfc="white", capsize=2)
-            measured.append({"p": float(p), "center_m": s.center, "slope": s.slope, "low": s.low, "high": s.high})
+            right.errorbar(
+                [s.center],
+                [s.slope],
+                yerr=[[s.slope - s.low], [s.high - s.slope]],
+                fmt="o",
+                ms=4,
+                color=palette[i],
+                mfc="white",
+                capsize=2,
+            )
+            measured.append(
+                {"p": float(p), "center_m": s.center, "slope": s.slope, "low": s.low, "high": s.high}
+            )
         report.notes.append(
             f"p={p:g}: E(m={widths[-1]}) simulated {sim.mean[i, -1]:.4g} ± {sim.sem[i, -1]:.1g}, n = ∞ theory "
             f"{float(theory.infinite_data_limit(*args, m=float(widths[-1]), p=p).total):.4g} (synthetic part "
             f"{float(theory.infinite_data_limit(*args, m=float(widths[-1]), p=p).synthetic):.3g} of p²c² = {p**2 * problem.c2:.3g})"
         )
         for j, m in enumerate(widths):
-            report.rows.append({
-                "spectrum": json.dumps(config["spectrum"], sort_keys=True), "d": d, "n": n, "m": int(m), "p": float(p),
-                "sigma1": s1, "sigma2": s2, "theory": float(th.total[i, j]),
-                "theory_n_inf": float(theory.infinite_data_limit(*args, m=float(m), p=p).total),
-                "sim_mean": float(sim.mean[i, j]), "sim_sem": float(sim.sem[i, j]), "trials": trials,
-                "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]),
-            })
+            report.rows.append(
+                {
+                    "spectrum": json.dumps(config["spectrum"], sort_keys=True),
+                    "d": d,
+                    "n": n,
+                    "m": int(m),
+                    "p": float(p),
+                    "sigma1": s1,
+                    "sigma2": s2,
+                    "theory": float(th.total[i, j]),
+                    "theory_n_inf": float(theory.infinite_data_limit(*args, m=float(m), p=p).total),
+                    "sim_mean": float(sim.mean[i, j]),
+                    "sim_sem": float(sim.sem[i, j]),
+                    "trials": trials,
+                    "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]),
+                }
+            )
     if predicted is not None:
         right.axhline(-predicted, color="0.3", ls="--", lw=1.0)
     right.axhline(0.0, color="0.3", lw=0.8)
@@ -117,18 +158,30 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     right.set_ylabel("local slope d log E / d log m")
     right.set_title("local slope: theory at n = ∞, simulation at finite n", fontsize=10)
     handles, _ = left.get_legend_handles_labels()
-    keys = [Line2D([], [], color="0.3", ls="--", label="predicted −min(β, β+δ−1)" if power else "—"),
-            Line2D([], [], color="0.5", ls=":", label="p²c² (the n = ∞, m → d limit)")]
-    fig.legend(handles=handles + legend_keys(2, trials) + keys, loc="outside lower center", ncol=4, fontsize=8,
-               frameon=False)
-    fig.suptitle("Width scaling with synthetic data (random projections, ridgeless): the clean power law in m "
-                 "flattens at p²c²", fontsize=10)
-    return report.finish(ctx, fig, "scaling-width", predicted_width_exponent=predicted, measured_slopes=measured)
+    keys = [
+        Line2D([], [], color="0.3", ls="--", label="predicted −min(β, β+δ−1)" if power else "—"),
+        Line2D([], [], color="0.5", ls=":", label="p²c² (the n = ∞, m → d limit)"),
+    ]
+    fig.legend(
+        handles=handles + legend_keys(2, trials) + keys,
+        loc="outside lower center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        "Width scaling with synthetic data (random projections, ridgeless): the clean power law in m "
+        "flattens at p²c²",
+        fontsize=10,
+    )
+    return report.finish(
+        ctx, fig, "scaling-width", predicted_width_exponent=predicted, measured_slopes=measured
+    )
 
 
 EXPERIMENT = Experiment(
     name="scaling-width",
-    summary="error vs model width at n = ∞ and large n: clean power law in m, flattening at p²c² with synthetic data",
+    summary="error vs width at n = ∞ and large n: a power law in m that flattens at p²c² with synthetic data",
     config=CONFIG,
     quick=QUICK,
     run=run,

@@ -62,7 +62,9 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
     regs = list(config["regularisation"])
     unknown = [r for r in regs if r not in REGULARISATIONS]
     if unknown or not regs:
-        raise ParameterError(f"regularisation must be a non-empty list from {list(REGULARISATIONS)}, got {regs}")
+        raise ParameterError(
+            f"regularisation must be a non-empty list from {list(REGULARISATIONS)}, got {regs}"
+        )
     if not config["panels"]:
         raise ParameterError("panels must list at least one spectrum")
     ns = np.unique(np.rint(np.ravel(ratios) * d)).astype(np.int64)
@@ -106,8 +108,12 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
 
     for col, panel in enumerate(config["panels"]):
         problem = Problem.build(
-            panel["spectrum"], d, source=panel.get("source", 0.0), signal=config["signal"],
-            c2=config["c2"], corr=config["corr"],
+            panel["spectrum"],
+            d,
+            source=panel.get("source", 0.0),
+            signal=config["signal"],
+            c2=config["c2"],
+            corr=config["corr"],
         )
         args = problem.arrays()
         lam = np.stack([_lams(problem, reg, ns, ps, s1, s2) for reg in regs])  # (R, P, N)
@@ -115,7 +121,14 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         p_grid = np.broadcast_to(ps[None, :, None], lam.shape)
         th = theory.test_error(*args, n=n_grid, p=p_grid, lam=lam, sigma1=s1, sigma2=s2)
         sim = simulate.linear(
-            ctx.seed, *args, n=n_grid, p=p_grid, lam=lam, sigma1=s1, sigma2=s2, trials=trials,
+            ctx.seed,
+            *args,
+            n=n_grid,
+            p=p_grid,
+            lam=lam,
+            sigma1=s1,
+            sigma2=s2,
+            trials=trials,
             **ctx.simulation(panel["title"]),
         )
         report.solver(th)
@@ -133,8 +146,14 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             floor = plateaus.ridgeless if reg == "ridgeless" else plateaus.floor
             for i, p in enumerate(ps):
                 theory_and_simulation(
-                    ax, dense, np.asarray(line[i]), ns, sim.mean[r, i], sim.sem[r, i],
-                    color=palette[i], label=f"p = {p:g}",
+                    ax,
+                    dense,
+                    np.asarray(line[i]),
+                    ns,
+                    sim.mean[r, i],
+                    sim.sem[r, i],
+                    color=palette[i],
+                    label=f"p = {p:g}",
                 )
                 if floor[i] > 0:
                     ax.axhline(float(floor[i]), color=palette[i], ls=":", lw=1.2)
@@ -160,42 +179,51 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         for r, reg in enumerate(regs):
             for i, p in enumerate(ps):
                 for j, n in enumerate(ns):
-                    report.rows.append({
-                        "panel": panel["title"],
-                        "spectrum": json.dumps(panel["spectrum"], sort_keys=True),
-                        "source": panel.get("source", 0.0),
-                        "d": d,
-                        "n": int(n),
-                        "n_over_d": n / d,
-                        "p": float(p),
-                        "p_eff": float(th.p_eff[r, i, j]),
-                        "regularisation": reg,
-                        "lam": float(lam[r, i, j]),
-                        "sigma1": s1,
-                        "sigma2": s2,
-                        "c2": problem.c2,
-                        "corr": problem.corr,
-                        "theory": float(th.total[r, i, j]),
-                        "theory_bias": float(th.bias[r, i, j]),
-                        "theory_variance": float(th.variance[r, i, j]),
-                        "theory_cross": float(th.cross[r, i, j]),
-                        "theory_floor": float(th.floor[r, i, j]),
-                        "plateau": float((plateaus.ridgeless if reg == "ridgeless" else plateaus.floor)[i]),
-                        "sim_mean": float(sim.mean[r, i, j]),
-                        "sim_sem": float(sim.sem[r, i, j]),
-                        "trials": trials,
-                        "z": float(sim.zscore(th.total)[r, i, j]),
-                        "rel_err": float(sim.mean[r, i, j] / th.total[r, i, j] - 1),
-                        "allowance": float(allowance[r, i, j]),
-                        "method": str(sim.method[r, i, j]),
-                        "kappa": float(th.kappa[r, i, j]),
-                        "converged": bool(th.converged[r, i, j]),
-                    })
+                    report.rows.append(
+                        {
+                            "panel": panel["title"],
+                            "spectrum": json.dumps(panel["spectrum"], sort_keys=True),
+                            "source": panel.get("source", 0.0),
+                            "d": d,
+                            "n": int(n),
+                            "n_over_d": n / d,
+                            "p": float(p),
+                            "p_eff": float(th.p_eff[r, i, j]),
+                            "regularisation": reg,
+                            "lam": float(lam[r, i, j]),
+                            "sigma1": s1,
+                            "sigma2": s2,
+                            "c2": problem.c2,
+                            "corr": problem.corr,
+                            "theory": float(th.total[r, i, j]),
+                            "theory_bias": float(th.bias[r, i, j]),
+                            "theory_variance": float(th.variance[r, i, j]),
+                            "theory_cross": float(th.cross[r, i, j]),
+                            "theory_floor": float(th.floor[r, i, j]),
+                            "plateau": float(
+                                (plateaus.ridgeless if reg == "ridgeless" else plateaus.floor)[i]
+                            ),
+                            "sim_mean": float(sim.mean[r, i, j]),
+                            "sim_sem": float(sim.sem[r, i, j]),
+                            "trials": trials,
+                            "z": float(sim.zscore(th.total)[r, i, j]),
+                            "rel_err": float(sim.mean[r, i, j] / th.total[r, i, j] - 1),
+                            "allowance": float(allowance[r, i, j]),
+                            "method": str(sim.method[r, i, j]),
+                            "kappa": float(th.kappa[r, i, j]),
+                            "converged": bool(th.converged[r, i, j]),
+                        }
+                    )
 
     handles, _ = axes[0, 0].get_legend_handles_labels()
     plateau_label = "n → ∞ plateau (dotted): p²c² ridgeless, P* = min_λ g(λ) tuned"
-    fig.legend(handles=handles + legend_keys(2, trials, plateau_label), loc="outside lower center",
-               ncol=5, fontsize=8, frameon=False)
+    fig.legend(
+        handles=handles + legend_keys(2, trials, plateau_label),
+        loc="outside lower center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+    )
     fig.suptitle(
         f"Strong model collapse (Model A ridge, d = {d}, c² = {config['c2']:g}, σ1 = {s1:g}, σ2 = {s2:g}): "
         "any p > 0 stops the error from improving\n"

@@ -52,8 +52,13 @@ CONFIG: dict[str, Any] = {
     "r0": 0.02,
 }
 
-QUICK: dict[str, Any] = {"d": 80, "n": 40, "trials": 48,
-                         "psi": [0.2, 0.5, 0.8, 1.25, 2.0, 5.0], "peak_psi": [0.8, 0.9, 1.0, 1.1]}
+QUICK: dict[str, Any] = {
+    "d": 80,
+    "n": 40,
+    "trials": 48,
+    "psi": [0.2, 0.5, 0.8, 1.25, 2.0, 5.0],
+    "peak_psi": [0.8, 0.9, 1.0, 1.1],
+}
 
 
 def _widths(n: int, psis: Any, name: str) -> np.ndarray:
@@ -82,51 +87,112 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     report = Report(r_text=f"{r0:.0%} + 1/|n - min(m, d)|")
     peaks: list[dict[str, Any]] = []
     for col, c2 in enumerate(qualities):
-        problem = Problem.build(config["spectrum"], d, source=config["source"], signal=config["signal"],
-                                c2=float(c2), corr=config["corr"])
+        problem = Problem.build(
+            config["spectrum"],
+            d,
+            source=config["source"],
+            signal=config["signal"],
+            c2=float(c2),
+            corr=config["corr"],
+        )
         args = problem.arrays()
         for row, lam in enumerate(lams):
             ax = axes[row, col]
             widths = main[np.abs(main / n - 1) >= 0.1] if lam == 0 else np.union1d(main, peak_zone)
             sim = simulate.random_projection(
-                ctx.seed, *args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2,
-                trials=trials, **ctx.simulation(f"c²={c2:g} λ={lam:g}"),
+                ctx.seed,
+                *args,
+                n=n,
+                m=widths[None, :],
+                p=ps[:, None],
+                lam=lam,
+                sigma1=s1,
+                sigma2=s2,
+                trials=trials,
+                **ctx.simulation(f"c²={c2:g} λ={lam:g}"),
             )
-            th = theory.test_error(*args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2)
+            th = theory.test_error(
+                *args, n=n, m=widths[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2
+            )
             report.solver(th)
             allowance = finite_size_allowance(n, np.minimum(widths, d), r0)
             report.compare(sim.mean, sim.sem, th.total, allowance)
-            line = theory.test_error(*args, n=n, m=dense[None, :], p=ps[:, None], lam=lam, sigma1=s1,
-                                     sigma2=s2).total
+            line = theory.test_error(
+                *args, n=n, m=dense[None, :], p=ps[:, None], lam=lam, sigma1=s1, sigma2=s2
+            ).total
             for i, p in enumerate(ps):
-                theory_and_simulation(ax, dense / n, np.asarray(line[i]), widths / n, sim.mean[i], sim.sem[i],
-                                      color=palette[i], label=f"p = {p:g}")
+                theory_and_simulation(
+                    ax,
+                    dense / n,
+                    np.asarray(line[i]),
+                    widths / n,
+                    sim.mean[i],
+                    sim.sem[i],
+                    color=palette[i],
+                    label=f"p = {p:g}",
+                )
                 for j, m in enumerate(widths):
-                    report.rows.append({
-                        "c2": float(c2), "lam": float(lam), "p": float(p), "p_eff": float(th.p_eff[i, j]),
-                        "n": n, "m": int(m), "psi": m / n, "d": d, "sigma1": s1, "sigma2": s2,
-                        "spectrum": json.dumps(config["spectrum"], sort_keys=True),
-                        "theory": float(th.total[i, j]), "theory_bias": float(th.bias[i, j]),
-                        "theory_projection_variance": float(th.projection_variance[i, j]),
-                        "theory_variance": float(th.variance[i, j]), "theory_cross": float(th.cross[i, j]),
-                        "theory_floor": float(th.floor[i, j]), "sim_mean": float(sim.mean[i, j]),
-                        "sim_sem": float(sim.sem[i, j]), "trials": trials,
-                        "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]),
-                        "rel_err": float(sim.mean[i, j] / th.total[i, j] - 1), "allowance": float(allowance[j]),
-                        "method": str(sim.method[i, j]), "converged": bool(th.converged[i, j]),
-                    })
+                    report.rows.append(
+                        {
+                            "c2": float(c2),
+                            "lam": float(lam),
+                            "p": float(p),
+                            "p_eff": float(th.p_eff[i, j]),
+                            "n": n,
+                            "m": int(m),
+                            "psi": m / n,
+                            "d": d,
+                            "sigma1": s1,
+                            "sigma2": s2,
+                            "spectrum": json.dumps(config["spectrum"], sort_keys=True),
+                            "theory": float(th.total[i, j]),
+                            "theory_bias": float(th.bias[i, j]),
+                            "theory_projection_variance": float(th.projection_variance[i, j]),
+                            "theory_variance": float(th.variance[i, j]),
+                            "theory_cross": float(th.cross[i, j]),
+                            "theory_floor": float(th.floor[i, j]),
+                            "sim_mean": float(sim.mean[i, j]),
+                            "sim_sem": float(sim.sem[i, j]),
+                            "trials": trials,
+                            "z": float((sim.mean[i, j] - th.total[i, j]) / sim.sem[i, j]),
+                            "rel_err": float(sim.mean[i, j] / th.total[i, j] - 1),
+                            "allowance": float(allowance[j]),
+                            "method": str(sim.method[i, j]),
+                            "converged": bool(th.converged[i, j]),
+                        }
+                    )
             peak_th = theory.peak_width(*args, n=n, p=ps, lam=lam, sigma1=s1, sigma2=s2)
             for i, p in enumerate(ps):
-                entry = {"c2": float(c2), "lam": float(lam), "p": float(p),
-                         "theory_m": float(peak_th.m[i]), "theory_error": float(peak_th.error[i])}
+                entry = {
+                    "c2": float(c2),
+                    "lam": float(lam),
+                    "p": float(p),
+                    "theory_m": float(peak_th.m[i]),
+                    "theory_error": float(peak_th.error[i]),
+                }
                 if lam > 0:
                     zone = (widths >= peak_zone.min()) & (widths <= peak_zone.max())
                     found = simulated_peak(widths[zone], sim.errors[i][zone], seed=ctx.seed)
                     entry.update(sim_m=found.m, sim_low=found.low, sim_high=found.high, sim_error=found.error)
-                    ax.errorbar([found.m / n], [found.error], xerr=[[(found.m - found.low) / n],
-                                [(found.high - found.m) / n]], fmt="s", color=palette[i], ms=5, capsize=3)
-                    ax.plot([entry["theory_m"] / n], [entry["theory_error"]], marker="*", ms=11,
-                            color=palette[i], mec="black", mew=0.6, ls="none")
+                    ax.errorbar(
+                        [found.m / n],
+                        [found.error],
+                        xerr=[[(found.m - found.low) / n], [(found.high - found.m) / n]],
+                        fmt="s",
+                        color=palette[i],
+                        ms=5,
+                        capsize=3,
+                    )
+                    ax.plot(
+                        [entry["theory_m"] / n],
+                        [entry["theory_error"]],
+                        marker="*",
+                        ms=11,
+                        color=palette[i],
+                        mec="black",
+                        mew=0.6,
+                        ls="none",
+                    )
                     report.notes.append(
                         f"c²={c2:g} λ={lam:g} p={p:<5g} peak: theory m* = {entry['theory_m']:.1f} "
                         f"(E = {entry['theory_error']:.3f}); simulation m̂ = {found.m:.1f} "
@@ -138,8 +204,10 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             ax.set_xscale("log")
             ax.set_yscale("log")
             finite = np.asarray(line)[np.isfinite(line)]
-            ax.set_ylim(0.5 * min(float(np.min(sim.mean)), float(finite.min())),
-                        min(float(finite.max()), 6 * float(np.max(sim.mean))) * 1.5)
+            ax.set_ylim(
+                0.5 * min(float(np.min(sim.mean)), float(finite.min())),
+                min(float(finite.max()), 6 * float(np.max(sim.mean))) * 1.5,
+            )
             ax.set_xlabel(f"model size ψ = m/n  (n = {n}, d = {d})")
             ax.set_ylabel("test error on real data")
             reg = "ridgeless (λ = 0)" if lam == 0 else f"λ = {lam:g}"
@@ -151,11 +219,18 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         Line2D([], [], marker="s", ms=5, color="0.5", ls="-", label="simulated peak, 5-95% bootstrap"),
         Line2D([], [], color="0.6", ls=":", label="m = d"),
     ]
-    fig.legend(handles=handles + legend_keys(2, trials) + peak_keys, loc="outside lower center", ncol=5,
-               fontsize=8, frameon=False)
-    fig.suptitle(f"Model size and collapse (random projections, {config['spectrum']['kind']} Σ, d = {d}, "
-                 f"σ1 = {s1:g}, σ2 = {s2:g}): synthetic data raises the double-descent peak at m = n",
-                 fontsize=10)
+    fig.legend(
+        handles=handles + legend_keys(2, trials) + peak_keys,
+        loc="outside lower center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        f"Model size and collapse (random projections, {config['spectrum']['kind']} Σ, d = {d}, "
+        f"σ1 = {s1:g}, σ2 = {s2:g}): synthetic data raises the double-descent peak at m = n",
+        fontsize=10,
+    )
     return report.finish(ctx, fig, "width", peaks=peaks)
 
 

@@ -28,8 +28,14 @@ from strongcollapse.simulate import linear
 __all__ = ["WORKLOAD", "fit_flops", "numpy_loop", "matmul_peak", "run_benchmark", "format_report"]
 
 WORKLOAD: dict[str, Any] = {
-    "d": 128, "n": (128, 512, 2048, 8192), "p": 0.1, "lam": 0.01, "sigma1": 0.1, "sigma2": 0.1,
-    "trials": 64, "quick_trials": 16,
+    "d": 128,
+    "n": (128, 512, 2048, 8192),
+    "p": 0.1,
+    "lam": 0.01,
+    "sigma1": 0.1,
+    "sigma2": 0.1,
+    "trials": 64,
+    "quick_trials": 16,
 }
 
 
@@ -122,8 +128,13 @@ def normal_cost(fits: int, d: int, repeats: int = 3) -> dict[str, float]:
     jax_s = _best(lambda: draw(keys).block_until_ready(), repeats)
     rng = np.random.default_rng(0)
     numpy_s = _best(lambda: [rng.standard_normal(count) for _ in range(fits)], repeats)
-    return {"normals": count * fits, "jax_s": jax_s, "numpy_s": numpy_s,
-            "jax_ns_per_normal": 1e9 * jax_s / (count * fits), "numpy_ns_per_normal": 1e9 * numpy_s / (count * fits)}
+    return {
+        "normals": count * fits,
+        "jax_s": jax_s,
+        "numpy_s": numpy_s,
+        "jax_ns_per_normal": 1e9 * jax_s / (count * fits),
+        "numpy_ns_per_normal": 1e9 * numpy_s / (count * fits),
+    }
 
 
 def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] = print) -> dict[str, Any]:
@@ -151,8 +162,10 @@ def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] 
     report: dict[str, Any] = {"workload": {**w, "trials": trials, "quick": quick}, "seed": seed}
     report["devices"] = {"count": jax.device_count(), "platform": jax.devices()[0].platform}
     report["matmul_peak"] = peak = matmul_peak()
-    out(f"devices: {report['devices']}; float64 matmul peak {peak['size']}²: "
-        f"jax {peak['jax_gflops']:.1f}, numpy {peak['numpy_gflops']:.1f} GFLOP/s")
+    out(
+        f"devices: {report['devices']}; float64 matmul peak {peak['size']}²: "
+        f"jax {peak['jax_gflops']:.1f}, numpy {peak['numpy_gflops']:.1f} GFLOP/s"
+    )
 
     # The first call of the whole workload includes tracing and XLA compilation.
     start = time.perf_counter()
@@ -168,18 +181,28 @@ def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] 
         np_risks: list[np.ndarray] = []
         np_s = _best(lambda: np_risks.append(numpy_loop(rng, problem, n, trials)), REPEATS)
         flops = fit_flops(method, n, d) * trials
-        per_n.append({
-            "n": n, "method": method, "numpy_s": np_s, "package_s": pkg_s, "ratio": np_s / pkg_s,
-            "package_gflops": flops / pkg_s / 1e9, "package_mean_risk": float(mean),
-            "numpy_mean_risk": float(np.mean(np_risks[-1])),
-        })
-        out(f"n={n:5d} [{method:10s}] numpy {np_s:.4f} s, package {pkg_s:.4f} s, "
-            f"ratio {np_s / pkg_s:.2f}, {flops / pkg_s / 1e9:.1f} GFLOP/s")
+        per_n.append(
+            {
+                "n": n,
+                "method": method,
+                "numpy_s": np_s,
+                "package_s": pkg_s,
+                "ratio": np_s / pkg_s,
+                "package_gflops": flops / pkg_s / 1e9,
+                "package_mean_risk": float(mean),
+                "numpy_mean_risk": float(np.mean(np_risks[-1])),
+            }
+        )
+        out(
+            f"n={n:5d} [{method:10s}] numpy {np_s:.4f} s, package {pkg_s:.4f} s, "
+            f"ratio {np_s / pkg_s:.2f}, {flops / pkg_s / 1e9:.1f} GFLOP/s"
+        )
     package(d, "direct")
     direct_s = _best(lambda: package(d, "direct"), REPEATS)
     n_d = next(row for row in per_n if row["n"] == d)
     report["direct_at_n_eq_d"] = {
-        "package_s": direct_s, "ratio": n_d["numpy_s"] / direct_s,
+        "package_s": direct_s,
+        "ratio": n_d["numpy_s"] / direct_s,
         "package_gflops": fit_flops("direct", d, d) * trials / direct_s / 1e9,
     }
 
@@ -187,9 +210,13 @@ def run_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] 
     whole_flops = sum(fit_flops(m, n, d) for n, m in zip(ns, methods)) * trials
     report["per_n"] = per_n
     report["whole"] = {
-        "numpy_s": numpy_total, "package_first_s": first_s, "package_s": whole_s,
-        "ratio": numpy_total / whole_s, "fits": trials * len(ns),
-        "numpy_fits_per_s": trials * len(ns) / numpy_total, "package_fits_per_s": trials * len(ns) / whole_s,
+        "numpy_s": numpy_total,
+        "package_first_s": first_s,
+        "package_s": whole_s,
+        "ratio": numpy_total / whole_s,
+        "fits": trials * len(ns),
+        "numpy_fits_per_s": trials * len(ns) / numpy_total,
+        "package_fits_per_s": trials * len(ns) / whole_s,
         "package_gflops": whole_flops / whole_s / 1e9,
         "fraction_of_jax_peak": whole_flops / whole_s / 1e9 / peak["jax_gflops"],
     }
@@ -247,8 +274,9 @@ print(json.dumps({"devices": jax.device_count(), "platform": jax.devices()[0].pl
 """
 
 
-def device_scaling(counts: tuple[int, ...] = (1, 2, 4), quick: bool = False,
-                   out: Callable[[str], Any] = print) -> list[dict[str, Any]]:
+def device_scaling(
+    counts: tuple[int, ...] = (1, 2, 4), quick: bool = False, out: Callable[[str], Any] = print
+) -> list[dict[str, Any]]:
     """The Model A workload on 1, 2, 4 … forced host devices (one fresh process each).
 
     On a CPU the devices share the same cores, so this measures the sharding's overhead, not a
@@ -261,13 +289,24 @@ def device_scaling(counts: tuple[int, ...] = (1, 2, 4), quick: bool = False,
     trials = WORKLOAD["quick_trials"] if quick else WORKLOAD["trials"]
     rows = []
     for count in counts:
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
-               "PYTHONPATH": os.pathsep.join(sys.path)}
-        proc = subprocess.run([sys.executable, "-c", DEVICE_SCRIPT, str(trials)], capture_output=True, text=True,
-                              env=env, timeout=1800, check=True)
+        env = {
+            **os.environ,
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", DEVICE_SCRIPT, str(trials)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1800,
+            check=True,
+        )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     base = rows[0]["seconds"]
-    out(f"{'devices':>8} {'seconds':>9} {'speed-up':>9}   (Model A workload, {trials} trials per n, forced host devices)")
+    out(
+        f"{'devices':>8} {'seconds':>9} {'speed-up':>9}   (Model A workload, {trials} trials per n, forced host devices)"
+    )
     for row in rows:
         row["speedup"] = base / row["seconds"]
         out(f"{row['devices']:>8} {row['seconds']:>9.3f} {row['speedup']:>9.2f}")

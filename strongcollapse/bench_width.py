@@ -24,8 +24,17 @@ from strongcollapse.simulate import random_projection
 __all__ = ["WIDTH_WORKLOAD", "numpy_width_loop", "run_width_benchmark"]
 
 WIDTH_WORKLOAD: dict[str, Any] = {
-    "d": 1000, "n": 500, "widths": 40, "psi": (0.1, 5.0), "p": 0.1, "lam": 1e-3, "sigma1": 0.1, "sigma2": 0.1,
-    "trials": 100, "numpy_trials": 3, "quick_numpy_trials": 1,
+    "d": 1000,
+    "n": 500,
+    "widths": 40,
+    "psi": (0.1, 5.0),
+    "p": 0.1,
+    "lam": 1e-3,
+    "sigma1": 0.1,
+    "sigma2": 0.1,
+    "trials": 100,
+    "numpy_trials": 3,
+    "quick_numpy_trials": 1,
 }
 
 
@@ -34,7 +43,9 @@ def _widths() -> np.ndarray:
     return np.unique(np.rint(np.geomspace(*w["psi"], w["widths"]) * w["n"])).astype(np.int64)
 
 
-def numpy_width_loop(rng: np.random.Generator, problem: Problem, widths: np.ndarray, trials: int) -> np.ndarray:
+def numpy_width_loop(
+    rng: np.random.Generator, problem: Problem, widths: np.ndarray, trials: int
+) -> np.ndarray:
     """(trials, widths) exact risks from plain NumPy fits, one per (trial, width)."""
     w = WIDTH_WORKLOAD
     eigs, w1, delta = problem.arrays()
@@ -59,7 +70,9 @@ def numpy_width_loop(rng: np.random.Generator, problem: Problem, widths: np.ndar
     return out
 
 
-def run_width_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str], Any] = print) -> dict[str, Any]:
+def run_width_benchmark(
+    quick: bool = False, seed: int = 0, out: Callable[[str], Any] = print
+) -> dict[str, Any]:
     """Times the package's width sweep and the NumPy loop (scaled per trial) on the workload."""
     strongcollapse.enable_x64()
     w = WIDTH_WORKLOAD
@@ -81,16 +94,27 @@ def run_width_benchmark(quick: bool = False, seed: int = 0, out: Callable[[str],
     fits = widths.size * w["trials"]
     report = {
         "workload": {**w, "widths_used": widths.tolist(), "quick": quick},
-        "package_first_s": first_s, "package_s": package_s, "numpy_s_scaled": numpy_s,
-        "numpy_trials_timed": numpy_trials, "ratio": numpy_s / package_s, "fits": fits,
-        "package_fits_per_s": fits / package_s, "numpy_fits_per_s": fits / numpy_s,
+        "package_first_s": first_s,
+        "package_s": package_s,
+        "numpy_s_scaled": numpy_s,
+        "numpy_trials_timed": numpy_trials,
+        "ratio": numpy_s / package_s,
+        "fits": fits,
+        "package_fits_per_s": fits / package_s,
+        "numpy_fits_per_s": fits / numpy_s,
         # A sanity check, not a test: the loop's few trials against the package's mean, per width.
-        "max_abs_z_numpy_vs_package": float(np.max(np.abs(reference.mean(0) - result.mean)
-                                                   / np.maximum(result.sem * np.sqrt(w["trials"]), 1e-300)
-                                                   * np.sqrt(numpy_trials))),
+        "max_abs_z_numpy_vs_package": float(
+            np.max(
+                np.abs(reference.mean(0) - result.mean)
+                / np.maximum(result.sem * np.sqrt(w["trials"]), 1e-300)
+                * np.sqrt(numpy_trials)
+            )
+        ),
     }
-    out(f"Model B width sweep, n = {w['n']}, d = {w['d']}, {widths.size} widths (m = {widths.min()}…{widths.max()}), "
+    out(
+        f"Model B width sweep, n = {w['n']}, d = {w['d']}, {widths.size} widths (m = {widths.min()}…{widths.max()}), "
         f"{w['trials']} trials: package {package_s:.2f} s (first call {first_s:.2f} s with compilation), "
         f"numpy loop {numpy_s:.1f} s (timed on {numpy_trials} trial(s), scaled), ratio {numpy_s / package_s:.1f}; "
-        f"fits/s package {fits / package_s:.0f}, numpy {fits / numpy_s:.0f}")
+        f"fits/s package {fits / package_s:.0f}, numpy {fits / numpy_s:.0f}"
+    )
     return report

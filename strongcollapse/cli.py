@@ -2,8 +2,8 @@
 
 Bad input (an unknown experiment, a malformed option, an out-of-range parameter: a
 :class:`~strongcollapse.validation.ParameterError`) prints one line on stderr and exits with code 2,
-never a traceback; any other exception is a bug and is shown with its traceback. Ctrl-C exits with 130 after saying where the
-finished chunks are; rerunning the same command resumes from them.
+never a traceback; any other exception is a bug and is shown with its traceback. Ctrl-C exits
+with 130 after saying where the finished chunks are; rerunning the same command resumes from them.
 """
 
 from __future__ import annotations
@@ -33,13 +33,18 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="strongcollapse", description="Theory and simulation of strong model collapse.")
     parser.add_argument(
-        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
         help="import your own code first (e.g. a file that registers a spectrum), repeatable",
     )
     parser.add_argument(
-        "--distributed", action="store_true",
+        "--distributed",
+        action="store_true",
         help="join a multi-process run (jax.distributed.initialize: JAX_COORDINATOR_ADDRESS, "
-             "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM's environment); process 0 writes",
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM's environment); process 0 writes",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
@@ -49,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--quick", action="store_true", help="small version (under a minute on 2 cores)")
         p.add_argument("--seed", type=int, default=None, help="base random seed (integer >= 0)")
         p.add_argument(
-            "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="override a config entry, e.g. --set trials=50 --set 'p=[0,0.1]' (repeatable)",
         )
 
@@ -57,17 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     common(run)
     run.add_argument("--out", default=None, help="output folder (default runs/NAME[-quick])")
     run.add_argument("--devices", type=int, default=None, help="use the first N devices (default: all)")
-    run.add_argument("--chunk-size", type=int, default=None, help="trials per chunk (default: from the budget)")
-    run.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
-                     help="working memory per device per chunk, MiB (default 2048 on CPU, 80%% of free GPU memory)")
+    run.add_argument(
+        "--chunk-size", type=int, default=None, help="trials per chunk (default: from the budget)"
+    )
+    run.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="working memory per device per chunk, MiB (default 2048 on CPU, 80%% of free GPU memory)",
+    )
     show = sub.add_parser("config", help="print an experiment's resolved config as JSON")
     common(show)
     bench = sub.add_parser("bench", help="benchmark the Monte Carlo engine against a NumPy loop")
     bench.add_argument("--quick", action="store_true", help="fewer trials")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default=None, help="also write the numbers to this JSON file")
-    bench.add_argument("--devices-table", action="store_true",
-                       help="also time the Model A workload on 1, 2 and 4 forced host devices")
+    bench.add_argument(
+        "--devices-table",
+        action="store_true",
+        help="also time the Model A workload on 1, 2 and 4 forced host devices",
+    )
     return parser
 
 
@@ -84,7 +103,9 @@ def _import_user_code(target: str) -> None:
     path = pathlib.Path(target)
     if target.endswith(".py"):
         if not path.is_file():
-            raise ParameterError(f"--import must name an existing .py file or an importable module, got {target!r}")
+            raise ParameterError(
+                f"--import must name an existing .py file or an importable module, got {target!r}"
+            )
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[path.stem] = module
@@ -118,8 +139,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from strongcollapse.bench_width import run_width_benchmark
         from strongcollapse.results import write_json
 
-        numbers = {"linear": run_benchmark(quick=args.quick, seed=args.seed),
-                   "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed)}
+        numbers = {
+            "linear": run_benchmark(quick=args.quick, seed=args.seed),
+            "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed),
+        }
         if args.devices_table:
             from strongcollapse.bench import device_scaling
 
@@ -140,8 +163,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise ParameterError(f"--memory-budget must be > 0 MiB, got {args.memory_budget:g}")
     budget = None if args.memory_budget is None else int(args.memory_budget * 2**20)
     try:
-        run_experiment(experiment, quick=args.quick, out=args.out, seed=args.seed, sets=args.sets,
-                       devices=args.devices, chunk_size=args.chunk_size, memory_budget=budget)
+        run_experiment(
+            experiment,
+            quick=args.quick,
+            out=args.out,
+            seed=args.seed,
+            sets=args.sets,
+            devices=args.devices,
+            chunk_size=args.chunk_size,
+            memory_budget=budget,
+        )
     except KeyboardInterrupt:
         where = args.out or f"runs/{args.name}{'-quick' if args.quick else ''}"
         print(

@@ -48,21 +48,29 @@ def apply_sets(config: dict[str, Any], assignments: Iterable[str]) -> dict[str, 
         path, text = assignment.split("=", 1)
         parts = path.strip().split(".")
         if not all(parts):
-            raise ParameterError(f"--set key must be a dotted path like trials or panels.0.beta, got {path!r}")
+            raise ParameterError(
+                f"--set key must be a dotted path like trials or panels.0.beta, got {path!r}"
+            )
         node: Any = out
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ParameterError(f"--set key {path!r}: {part!r} is not an index of a list of {len(node)}")
+                    raise ParameterError(
+                        f"--set key {path!r}: {part!r} is not an index of a list of {len(node)}"
+                    )
                 index: Any = int(part)
             elif isinstance(node, dict):
                 if part not in node:
                     where = ".".join(parts[:depth]) or "the config"
-                    raise ParameterError(f"--set key {path!r}: {where} has no {part!r}; known keys {sorted(node)}")
+                    raise ParameterError(
+                        f"--set key {path!r}: {where} has no {part!r}; known keys {sorted(node)}"
+                    )
                 index = part
             else:
-                raise ParameterError(f"--set key {path!r}: {'.'.join(parts[:depth])} is a value, not a section")
+                raise ParameterError(
+                    f"--set key {path!r}: {'.'.join(parts[:depth])} is a value, not a section"
+                )
             if last:
                 node[index] = _parse_value(text)
             else:

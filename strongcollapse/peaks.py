@@ -50,7 +50,9 @@ def refined_peak(widths: np.ndarray, means: np.ndarray) -> float:
     return float(np.exp(np.clip(vertex, x[0], x[2])))
 
 
-def simulated_peak(widths: np.ndarray, errors: np.ndarray, *, resamples: int = 1000, seed: int = 0) -> SimulatedPeak:
+def simulated_peak(
+    widths: np.ndarray, errors: np.ndarray, *, resamples: int = 1000, seed: int = 0
+) -> SimulatedPeak:
     """Peak of the mean error over a width grid, with a bootstrap interval over trials.
 
     Args:
@@ -72,5 +74,10 @@ def simulated_peak(widths: np.ndarray, errors: np.ndarray, *, resamples: int = 1
     picks = rng.integers(0, trials, size=(resamples, trials))
     boot = np.array([refined_peak(widths, errors[:, pick].mean(axis=1)) for pick in picks])
     low, high = np.percentile(boot, [5, 95])
-    return SimulatedPeak(m=refined_peak(widths, means), error=float(means.max()), low=float(low),
-                         high=float(high), grid_m=float(widths[int(np.argmax(means))]))
+    return SimulatedPeak(
+        m=refined_peak(widths, means),
+        error=float(means.max()),
+        low=float(low),
+        high=float(high),
+        grid_m=float(widths[int(np.argmax(means))]),
+    )

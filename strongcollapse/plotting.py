@@ -46,8 +46,18 @@ def theory_and_simulation(
     """Theory line and simulation markers with ±z·s.e. error bars, in one colour."""
     ax.plot(x_theory, theory, color=color, lw=1.6, label=label)
     lower = np.minimum(z * sem, mean * (1 - 1e-9))  # keep the bar inside a log axis
-    ax.errorbar(x_sim, mean, yerr=[lower, z * sem], fmt="o", ms=4, color=color, mfc="white", mew=1.2,
-                elinewidth=1.0, capsize=2)
+    ax.errorbar(
+        x_sim,
+        mean,
+        yerr=[lower, z * sem],
+        fmt="o",
+        ms=4,
+        color=color,
+        mfc="white",
+        mew=1.2,
+        elinewidth=1.0,
+        capsize=2,
+    )
 
 
 def threshold(ax: Any, x: float, label: str = "interpolation threshold") -> None:
@@ -59,15 +69,24 @@ def legend_keys(z: float, trials: int, plateau: str | None = None) -> list[Line2
     """Legend entries explaining lines, markers and (optionally) plateau lines."""
     keys = [
         Line2D([], [], color="0.2", lw=1.6, label="theory (deterministic equivalent)"),
-        Line2D([], [], color="0.2", marker="o", mfc="white", ls="none",
-               label=f"simulation: mean ± {z:g} s.e. ({trials} trials)"),
+        Line2D(
+            [],
+            [],
+            color="0.2",
+            marker="o",
+            mfc="white",
+            ls="none",
+            label=f"simulation: mean ± {z:g} s.e. ({trials} trials)",
+        ),
     ]
     if plateau:
         keys.append(Line2D([], [], color="0.2", ls=":", lw=1.2, label=plateau))
     return keys
 
 
-def save(fig: Figure, folder: pathlib.Path, name: str, *, formats: Sequence[str] = ("png", "pdf")) -> list[str]:
+def save(
+    fig: Figure, folder: pathlib.Path, name: str, *, formats: Sequence[str] = ("png", "pdf")
+) -> list[str]:
     """Saves the figure as ``folder/name.{png,pdf}``; returns the file names."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []

@@ -36,7 +36,9 @@ class Report:
 
     def compare(self, mean: Any, sem: Any, theory: Any, allowance: Any) -> None:
         """Adds a block of cells to the agreement summary (arrays broadcast together)."""
-        arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (mean, sem, theory, allowance)))
+        arrays = np.broadcast_arrays(
+            *(np.asarray(a, dtype=np.float64) for a in (mean, sem, theory, allowance))
+        )
         self._blocks.append(tuple(np.ravel(a) for a in arrays))
 
     def solver(self, result: Any) -> None:

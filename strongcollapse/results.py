@@ -109,7 +109,9 @@ def write_csv(path: pathlib.Path, rows: Iterable[Mapping[str, Any]]) -> int:
     writer.writeheader()
     for row in rows:
         # repr(float(v)): full precision, and a NumPy scalar written as 0.1, not "np.float64(0.1)".
-        writer.writerow({k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()})
+        writer.writerow(
+            {k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()}
+        )
     atomic_write_text(path, buffer.getvalue())
     return len(rows)
 

@@ -47,8 +47,10 @@ class Progress:
         self.last = now
         rate = done / seconds if seconds > 0 else float("inf")
         eta = (total - done) / rate if rate > 0 else 0.0
-        self.ctx.log(f"[{self.ctx.name}] {self.label}: {done}/{total} trials ({done / total:.0%}), "
-                     f"{rate:,.0f} fits/s, ETA {eta:.0f} s")
+        self.ctx.log(
+            f"[{self.ctx.name}] {self.label}: {done}/{total} trials ({done / total:.0%}), "
+            f"{rate:,.0f} fits/s, ETA {eta:.0f} s"
+        )
 
 
 @dataclasses.dataclass
@@ -67,17 +69,24 @@ class RunContext:
     memory_budget: int | None = None
 
     def progress(self, label: str) -> Progress:
-        """A progress callback printing the plan, then done/total, rate and ETA at most every ``min_interval`` s."""
+        """A progress callback: the plan, then done/total, rate and ETA at most every ``min_interval`` s."""
         return Progress(self, label)
 
     def simulation(self, label: str) -> dict[str, Any]:
         """Keyword arguments for a ``strongcollapse.simulate`` call: resume store, progress and the
         engine options of the command line (devices, chunk size, memory budget)."""
-        return {"store": self.store, "progress": self.progress(label), "devices": self.devices,
-                "chunk_size": self.chunk_size, "memory_budget": self.memory_budget}
+        return {
+            "store": self.store,
+            "progress": self.progress(label),
+            "devices": self.devices,
+            "chunk_size": self.chunk_size,
+            "memory_budget": self.memory_budget,
+        }
 
 
-def resolve_config(experiment: Experiment, *, quick: bool, sets: list[str], seed: int | None) -> dict[str, Any]:
+def resolve_config(
+    experiment: Experiment, *, quick: bool, sets: list[str], seed: int | None
+) -> dict[str, Any]:
     """Defaults, then ``--quick`` overrides, then ``--set`` assignments, then ``--seed``."""
     config = merge(experiment.config, experiment.quick) if quick else merge(experiment.config, {})
     config = apply_sets(config, sets)
@@ -107,8 +116,10 @@ def run_experiment(
     run every process computes, and only process 0 logs and writes.
     """
     config = resolve_config(experiment, quick=quick, sets=list(sets or []), seed=seed)
-    folder = pathlib.Path(out) if out is not None else pathlib.Path("runs") / (
-        experiment.name + ("-quick" if quick else "")
+    folder = (
+        pathlib.Path(out)
+        if out is not None
+        else pathlib.Path("runs") / (experiment.name + ("-quick" if quick else ""))
     )
     writer = is_writer()
     if not writer:
@@ -126,8 +137,17 @@ def run_experiment(
     if writer:
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "meta.json", meta)
-    ctx = RunContext(experiment.name, folder, int(config.get("seed", 0)), quick, ChunkStore(folder / "chunks", read_only=not writer),
-                     log, devices=devices, chunk_size=chunk_size, memory_budget=memory_budget)
+    ctx = RunContext(
+        experiment.name,
+        folder,
+        int(config.get("seed", 0)),
+        quick,
+        ChunkStore(folder / "chunks", read_only=not writer),
+        log,
+        devices=devices,
+        chunk_size=chunk_size,
+        memory_budget=memory_budget,
+    )
     log(f"[{experiment.name}] config {meta['config_hash']} -> {folder}")
     started = time.perf_counter()
     summary = experiment.run(config, ctx)

@@ -36,7 +36,9 @@ def fit_slope(n: np.ndarray, mean: np.ndarray, sem: np.ndarray) -> Slope:
     """Weighted least-squares slope of log mean on log n (at least 2 points, positive means)."""
     n, mean, sem = (np.ravel(np.asarray(a, dtype=np.float64)) for a in (n, mean, sem))
     if not (n.size == mean.size == sem.size) or n.size < 2:
-        raise ParameterError(f"n, mean and sem must have the same length >= 2, got {n.size}, {mean.size}, {sem.size}")
+        raise ParameterError(
+            f"n, mean and sem must have the same length >= 2, got {n.size}, {mean.size}, {sem.size}"
+        )
     check_positive("n", n)
     check_positive("mean", mean)
     check_positive("sem", sem)
@@ -54,5 +56,7 @@ def window_slopes(n: np.ndarray, mean: np.ndarray, sem: np.ndarray, window: int 
     window = int(check_count("window", window, minimum=2))
     order = np.argsort(np.ravel(n))
     n, mean, sem = (np.ravel(np.asarray(a, dtype=np.float64))[order] for a in (n, mean, sem))
-    return [fit_slope(n[i : i + window], mean[i : i + window], sem[i : i + window])
-            for i in range(n.size - window + 1)]
+    return [
+        fit_slope(n[i : i + window], mean[i : i + window], sem[i : i + window])
+        for i in range(n.size - window + 1)
+    ]

@@ -30,8 +30,12 @@ def _iso_args(p_problem: Problem):
 def test_isotropic_closed_form_matches_general_solver(iso_problem, lam):
     n = np.array([10, 40, 79, 81, 120, 400, 5000], dtype=float)
     p = np.array([0.0, 0.01, 0.3, 0.9])[:, None]
-    general = theory.test_error(*iso_problem.arrays(), n=n, p=p, lam=lam, sigma1=0.3, sigma2=0.7, exact_count=False)
-    closed = theory.isotropic_test_error(d=D, n=n, p=p, lam=lam, sigma1=0.3, sigma2=0.7, **_iso_args(iso_problem))
+    general = theory.test_error(
+        *iso_problem.arrays(), n=n, p=p, lam=lam, sigma1=0.3, sigma2=0.7, exact_count=False
+    )
+    closed = theory.isotropic_test_error(
+        d=D, n=n, p=p, lam=lam, sigma1=0.3, sigma2=0.7, **_iso_args(iso_problem)
+    )
     np.testing.assert_allclose(general.total, closed, rtol=1e-8)
     assert bool(np.all(general.converged))
 
@@ -39,7 +43,9 @@ def test_isotropic_closed_form_matches_general_solver(iso_problem, lam):
 def test_isotropic_ridgeless_regimes_match_general_solver(iso_problem):
     n = np.array([5, 30, 70, 90, 200, 3000], dtype=float)
     p = np.array([0.0, 0.2, 0.6])[:, None]
-    general = theory.test_error(*iso_problem.arrays(), n=n, p=p, lam=0.0, sigma1=0.2, sigma2=0.4, exact_count=False)
+    general = theory.test_error(
+        *iso_problem.arrays(), n=n, p=p, lam=0.0, sigma1=0.2, sigma2=0.4, exact_count=False
+    )
     args = _iso_args(iso_problem)
     args.pop("w1_dot_delta")  # ridgeless isotropic: ⟨w1, Δ⟩ drops out (THEORY.md §2)
     closed = theory.isotropic_ridgeless(d=D, n=n, p=p, sigma1=0.2, sigma2=0.4, **args)
@@ -121,8 +127,12 @@ def test_exact_count_uses_realised_fraction(iso_problem):
 
 
 def test_broadcasting_shapes(iso_problem):
-    res = theory.test_error(*iso_problem.arrays(), n=np.array([50, 100, 200])[:, None, None],
-                            p=np.array([0.0, 0.1])[None, :, None], lam=np.array([0.0, 0.1, 1.0, 2.0]))
+    res = theory.test_error(
+        *iso_problem.arrays(),
+        n=np.array([50, 100, 200])[:, None, None],
+        p=np.array([0.0, 0.1])[None, :, None],
+        lam=np.array([0.0, 0.1, 1.0, 2.0]),
+    )
     assert res.total.shape == (3, 2, 4) and res.kappa.shape == (3, 2, 4)
 
 
@@ -130,7 +140,9 @@ def test_ridgeless_plateau_is_p2c2_for_any_spectrum(power_problem):
     p = np.array([0.001, 0.1, 0.5])
     far = theory.test_error(*power_problem.arrays(), n=1e13, p=p, lam=0.0, sigma1=0.1, sigma2=0.1)
     np.testing.assert_allclose(far.total, p**2 * power_problem.c2, rtol=1e-6)
-    np.testing.assert_allclose(theory.plateau(*power_problem.arrays(), p=p).ridgeless, p**2 * power_problem.c2)
+    np.testing.assert_allclose(
+        theory.plateau(*power_problem.arrays(), p=p).ridgeless, p**2 * power_problem.c2
+    )
 
 
 def test_isotropic_floor_with_orthogonal_shift_has_closed_form():
@@ -150,7 +162,9 @@ def test_tuned_error_tends_to_the_floor_and_never_beats_it(power_problem):
     p = np.array([0.01, 0.1, 0.5])
     floor = theory.plateau(*power_problem.arrays(), p=p).floor
     for n in [1e4, 1e7, 1e10]:
-        lam, err = theory.optimal_lam(*power_problem.arrays(), n=n, p=p, sigma1=0.1, sigma2=0.1, return_error=True)
+        lam, err = theory.optimal_lam(
+            *power_problem.arrays(), n=n, p=p, sigma1=0.1, sigma2=0.1, return_error=True
+        )
         assert np.all(np.asarray(err) >= np.asarray(floor) * (1 - 1e-9))
     np.testing.assert_allclose(err, floor, rtol=1e-4)
 
@@ -158,9 +172,13 @@ def test_tuned_error_tends_to_the_floor_and_never_beats_it(power_problem):
 def test_optimal_lam_beats_every_lambda_on_a_grid(power_problem):
     n = np.array([20.0, 79.0, 300.0, 5000.0])[:, None]
     p = np.array([0.0, 0.01, 0.3])[None, :]
-    lam_star, best = theory.optimal_lam(*power_problem.arrays(), n=n, p=p, sigma1=0.2, sigma2=0.1, return_error=True)
+    lam_star, best = theory.optimal_lam(
+        *power_problem.arrays(), n=n, p=p, sigma1=0.2, sigma2=0.1, return_error=True
+    )
     grid = np.concatenate([[0.0], np.geomspace(1e-9, 1e3, 400)])
-    brute = theory.test_error(*power_problem.arrays(), n=n[..., None], p=p[..., None], lam=grid, sigma1=0.2, sigma2=0.1)
+    brute = theory.test_error(
+        *power_problem.arrays(), n=n[..., None], p=p[..., None], lam=grid, sigma1=0.2, sigma2=0.1
+    )
     total = np.where(np.isfinite(brute.total), brute.total, np.inf)
     assert np.all(np.asarray(best) <= total.min(axis=-1) * (1 + 1e-9))
     again = theory.test_error(*power_problem.arrays(), n=n, p=p, lam=lam_star, sigma1=0.2, sigma2=0.1).total
@@ -173,7 +191,15 @@ def test_kappa_gradient_by_implicit_differentiation(power_problem):
     def kappa_of(lam, n):
         return theory.kappa(eigs, n, lam)[0]
 
-    check_grads(kappa_of, (jnp.array(0.01), jnp.array(40.0)), order=1, modes=["fwd", "rev"], eps=1e-7, atol=1e-6, rtol=1e-6)
+    check_grads(
+        kappa_of,
+        (jnp.array(0.01), jnp.array(40.0)),
+        order=1,
+        modes=["fwd", "rev"],
+        eps=1e-7,
+        atol=1e-6,
+        rtol=1e-6,
+    )
     # And the analytic value: dκ/dλ = 1/h'(κ) = 1/(1 − df2/n).
     k = kappa_of(jnp.array(0.01), jnp.array(40.0))
     grad = jax.grad(kappa_of)(jnp.array(0.01), jnp.array(40.0))

@@ -79,8 +79,11 @@ def test_general_ridgeless_regimes_match_their_explicit_forms(power_problem):
         assert float(df1(eigs, k)) == pytest.approx(min(n, m), rel=1e-12)  # κ = κ_floor(min(n, m))
         sk = k / (eigs + k)
         if m < n:  # regime 1: D2 = m, B(w) = κ_m⟨w, Σ(Σ+κ_m)^-1 w⟩
-            expected = (np.sum(eigs * sk * wbar**2) + noise * m / n) / (1 - m / n) \
-                - 2 * p * np.sum(eigs * sk * wbar * dl) + p**2 * c2
+            expected = (
+                (np.sum(eigs * sk * wbar**2) + noise * m / n) / (1 - m / n)
+                - 2 * p * np.sum(eigs * sk * wbar * dl)
+                + p**2 * c2
+            )
             assert float(res.D2) == pytest.approx(m, rel=1e-12)
         else:  # regime 2: 1/(1 − D2/n) = n(1 − df2/m)/((n − df2)(1 − n/m))
             f2 = float(df2(eigs, k))
@@ -131,8 +134,9 @@ def test_ridgeless_regime_3_is_ols_whatever_m(power_problem):
     n = np.array([100.0, 200.0, 1e4])[:, None]
     m = np.array([80.0, 81.0, 100.0, 1000.0, 1e6])
     p, s1, s2 = 0.25, 0.3, 0.6
-    res = theory.test_error(*power_problem.arrays(), n=n, m=m, p=p, lam=0.0, sigma1=s1, sigma2=s2,
-                            exact_count=False)
+    res = theory.test_error(
+        *power_problem.arrays(), n=n, m=m, p=p, lam=0.0, sigma1=s1, sigma2=s2, exact_count=False
+    )
     noise = (1 - p) * s1**2 + p * s2**2 + p * (1 - p) * power_problem.c2
     expected = noise * (D / n) / (1 - D / n) + p**2 * power_problem.c2 + 0 * m
     np.testing.assert_allclose(res.total, expected, rtol=1e-12)
@@ -240,8 +244,9 @@ def _iso_gap(phi, psi, p, c2, w1_dot_delta, s1, s2):
     dsig = p * (s2**2 - s1**2) + p * (1 - p) * c2
     dw = 2 * p * w1_dot_delta + p**2 * c2
     below = (psi / phi) * p**2 * c2 + psi / (1 - psi) * ((1 - psi / phi) * dw + dsig)
-    above = p**2 * c2 / phi + (1 - 1 / phi) * dw / (psi - 1) \
-        + dsig * (phi + psi - 2) / ((phi - 1) * (psi - 1))
+    above = (
+        p**2 * c2 / phi + (1 - 1 / phi) * dw / (psi - 1) + dsig * (phi + psi - 2) / ((phi - 1) * (psi - 1))
+    )
     return np.where(psi < 1, below, above), p**2 * c2 / phi + dsig / (phi - 1)
 
 
@@ -368,7 +373,9 @@ def test_bad_input_other_entry_points(iso_problem):
 def test_broadcasting_shapes(iso_problem):
     n, p = np.array([50.0, 100.0, 200.0]), np.array([0.0, 0.1, 0.5, 1.0])
     m, lam = np.array([10.0, 300.0]), np.array([0.0, 1e-3, 0.1, 1.0, 2.0])
-    res = theory.test_error(*iso_problem.arrays(), n=n[:, None, None, None], m=m[:, None, None], p=p[:, None], lam=lam)
+    res = theory.test_error(
+        *iso_problem.arrays(), n=n[:, None, None, None], m=m[:, None, None], p=p[:, None], lam=lam
+    )
     assert all(np.shape(x) == (3, 2, 4, 5) for x in res)
     np.testing.assert_allclose(res.p_eff[:, 0, :, 0], np.rint(p * n[:, None]) / n[:, None])  # rint(p·n)/n
 

@@ -37,6 +37,9 @@ def test_package_import_has_no_global_side_effects():
     import subprocess
     import sys
 
-    code = "import jax, strongcollapse, analytic.linear, strongcollapse.simulate; print(jax.config.read('jax_enable_x64'))"
+    code = (
+        "import jax, strongcollapse, analytic.linear, strongcollapse.simulate; "
+        "print(jax.config.read('jax_enable_x64'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

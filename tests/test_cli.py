@@ -12,14 +12,34 @@ import pytest
 
 from strongcollapse.cli import main
 
-EXPECTED_COLUMNS = {"panel", "n", "p", "p_eff", "regularisation", "lam", "theory", "sim_mean", "sim_sem",
-                    "trials", "z", "rel_err", "method", "converged"}
+EXPECTED_COLUMNS = {
+    "panel",
+    "n",
+    "p",
+    "p_eff",
+    "regularisation",
+    "lam",
+    "theory",
+    "sim_mean",
+    "sim_sem",
+    "trials",
+    "z",
+    "rel_err",
+    "method",
+    "converged",
+}
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run([sys.executable, "-m", "strongcollapse", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "strongcollapse", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 def _rows(path) -> list[dict[str, str]]:
@@ -33,8 +53,22 @@ def test_list_names_the_experiments(capsys):
 
 
 def test_config_applies_quick_and_set(capsys):
-    assert main(["config", "strong-collapse", "--quick", "--set", "trials=7", "--set", "panels.1.spectrum.beta=2.5",
-                 "--seed", "9"]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "strong-collapse",
+                "--quick",
+                "--set",
+                "trials=7",
+                "--set",
+                "panels.1.spectrum.beta=2.5",
+                "--seed",
+                "9",
+            ]
+        )
+        == 0
+    )
     config = json.loads(capsys.readouterr().out)
     assert config["trials"] == 7 and config["panels"][1]["spectrum"]["beta"] == 2.5 and config["seed"] == 9
     assert config["d"] == 40  # the --quick override

@@ -46,14 +46,20 @@ for devices in (1, 2, 4):
                trials=7, chunk_size=6, devices=devices)
     b = random_projection(3, *problem.arrays(), n=[30, 100], m=[[5], [30], [80]], p=0.2, lam=0.0, sigma1=0.1,
                           trials=7, chunk_size=6, devices=devices)
-    out[devices] = [a.errors.tolist(), b.errors.tolist(), [p.devices for p in a.plans], [p.chunk_size for p in a.plans]]
+    plans = [[p.devices for p in a.plans], [p.chunk_size for p in a.plans]]
+    out[devices] = [a.errors.tolist(), b.errors.tolist(), *plans]
 print(json.dumps(out))
 """
 
 
 def test_one_two_and_four_devices_give_the_same_numbers():
-    proc = subprocess.run([sys.executable, "-c", FOUR_DEVICES], capture_output=True, text=True, timeout=600,
-                          env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+    proc = subprocess.run(
+        [sys.executable, "-c", FOUR_DEVICES],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"),
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for devices in ("2", "4"):
@@ -74,21 +80,28 @@ def _rows(path: pathlib.Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # 30 s: three processes; the sharding itself is in the fast tier (four devices)
 def test_two_processes_on_loopback_match_one_process(tmp_path):
     """`strongcollapse --distributed run ...` in two processes (one CPU device each, gloo), only
     process 0 writes, and the numbers equal a single-process run's to 1e-12."""
     single = tmp_path / "single"
     args = ["-m", "strongcollapse", "run", "width", "--quick", "--set", "trials=8"]
-    proc = subprocess.run([sys.executable, *args, "--out", str(single)], capture_output=True, text=True, timeout=600,
-                          env=_env())
+    proc = subprocess.run(
+        [sys.executable, *args, "--out", str(single)], capture_output=True, text=True, timeout=600, env=_env()
+    )
     assert proc.returncode == 0, proc.stderr
     port = _free_port()
     multi = tmp_path / "multi"
     procs = [
-        subprocess.Popen([sys.executable, "-m", "strongcollapse", "--distributed", *args[2:], "--out", str(multi)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
-                                  JAX_PROCESS_ID=str(i)))
+        subprocess.Popen(
+            [sys.executable, "-m", "strongcollapse", "--distributed", *args[2:], "--out", str(multi)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(
+                JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)
+            ),
+        )
         for i in range(2)
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
@@ -102,16 +115,20 @@ def test_two_processes_on_loopback_match_one_process(tmp_path):
         assert float(y["sim_mean"]) == pytest.approx(float(x["sim_mean"]), rel=1e-12)
 
 
+@pytest.mark.slow  # 40 s; the fast tier resumes after an in-process interruption (test_simulate_linear)
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL mid-run (chunks already on disk), rerun the same command: identical CSV, and the
     finished chunks were reused, not recomputed."""
     args = [sys.executable, "-m", "strongcollapse", "run", "strong-collapse", "--quick", "--chunk-size", "4"]
     reference = tmp_path / "reference"
-    done = subprocess.run([*args, "--out", str(reference)], capture_output=True, text=True, timeout=600, env=_env())
+    done = subprocess.run(
+        [*args, "--out", str(reference)], capture_output=True, text=True, timeout=600, env=_env()
+    )
     assert done.returncode == 0, done.stderr
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=_env())
+    proc = subprocess.Popen(
+        [*args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()
+    )
     deadline = time.time() + 300
     while time.time() < deadline and len(list((killed / "chunks").glob("*.npy"))) < 20:
         time.sleep(0.05)
@@ -119,7 +136,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     proc.wait(timeout=60)
     finished = len(list((killed / "chunks").glob("*.npy")))
     assert finished >= 20 and not (killed / "results.csv").exists()
-    again = subprocess.run([*args, "--out", str(killed)], capture_output=True, text=True, timeout=600, env=_env())
+    again = subprocess.run(
+        [*args, "--out", str(killed)], capture_output=True, text=True, timeout=600, env=_env()
+    )
     assert again.returncode == 0, again.stderr
     assert _rows(killed / "results.csv") == _rows(reference / "results.csv")
     assert json.loads((killed / "meta.json").read_text())["chunks"]["reused"] >= finished
@@ -130,9 +149,16 @@ def test_memory_estimate_is_within_a_factor_2_of_what_xla_allocates(case):
     """The plan's per-trial estimate × batch against XLA's buffer assignment of the compiled batch
     (temporaries + arguments + outputs, ``memory_analysis``): within a factor 2 (measured 0.8-1.3)."""
     batch = 32
-    tasks = {"cell": np.arange(batch, dtype=np.uint32), "trial": np.arange(batch, dtype=np.uint32),
-             "n": np.full(batch, 400.0), "count": np.full(batch, 40.0), "lam": np.full(batch, 0.01),
-             "sigma1": np.full(batch, 0.1), "sigma2": np.full(batch, 0.1), "projection": np.zeros(batch, np.uint32)}
+    tasks = {
+        "cell": np.arange(batch, dtype=np.uint32),
+        "trial": np.arange(batch, dtype=np.uint32),
+        "n": np.full(batch, 400.0),
+        "count": np.full(batch, 40.0),
+        "lam": np.full(batch, 0.01),
+        "sigma1": np.full(batch, 0.1),
+        "sigma2": np.full(batch, 0.1),
+        "projection": np.zeros(batch, np.uint32),
+    }
     d = 96
     eigs = np.arange(1, d + 1, dtype=float) ** -1.5
     w1, delta = eigs**0.5, eigs**0.25

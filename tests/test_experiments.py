@@ -63,7 +63,9 @@ def test_collapse_gap_claims_hold_in_simulation(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     for panel in {r["panel"] for r in rows}:
         for p in {r["p"] for r in rows if r["panel"] == panel}:
-            cells = sorted((r for r in rows if r["panel"] == panel and r["p"] == p), key=lambda r: float(r["psi"]))
+            cells = sorted(
+                (r for r in rows if r["panel"] == panel and r["p"] == p), key=lambda r: float(r["psi"])
+            )
             gap = [float(r["sim_gap"]) for r in cells]
             sem = [float(r["sim_gap_sem"]) for r in cells]
             psi = [float(r["psi"]) for r in cells]
@@ -79,7 +81,11 @@ def test_collapse_gap_claims_hold_in_simulation(tmp_path, capsys):
                 assert all(gap[j] - gap[i] > -tol(i, j) for i, j in zip(below, below[1:])), (panel, p, gap)
                 assert max(gap[j] - gap[below[0]] - tol(below[0], j) for j in below[1:]) > 0, (panel, p, gap)
                 assert all(gap[i] - gap[j] > -tol(i, j) for i, j in zip(above, above[1:])), (panel, p, gap)
-                assert max(gap[i] - gap[above[-1]] - tol(i, above[-1]) for i in above[:-1]) > 0, (panel, p, gap)
+                assert max(gap[i] - gap[above[-1]] - tol(i, above[-1]) for i in above[:-1]) > 0, (
+                    panel,
+                    p,
+                    gap,
+                )
                 assert gap[above[-1]] > 4 * sem[above[-1]]  # still positive at ψ = 10
             else:
                 assert min(g + 4 * s for g, s in zip(gap, sem)) < 0, (panel, p, gap)  # mixing helps

@@ -32,9 +32,11 @@ def test_the_spectrum_example_runs_from_outside_the_package(tmp_path):
     import sys
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Adding a spectrum"):]
+    section = text[text.index("## Adding a spectrum") :]
     example = re.search(r"```python\n(.*?)\n```", section, flags=re.S).group(1)
-    script = example + """
+    script = (
+        example
+        + """
 import strongcollapse
 from analytic import linear as model_a
 from strongcollapse.simulate import linear
@@ -44,6 +46,13 @@ sim = linear(0, *problem.arrays(), n=400, p=0.1, lam=0.01, sigma1=0.1, trials=20
 assert abs(float(sim.mean) - theory) <= 4 * float(sim.sem) + 0.03 * theory, (float(sim.mean), theory)
 print("ok")
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr

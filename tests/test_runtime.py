@@ -24,7 +24,11 @@ print(np.isfinite(res.mean).all())
 def test_batched_solves_do_not_deadlock_the_cpu_runtime():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     try:
-        proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180
+        )
     except subprocess.TimeoutExpired:
-        raise AssertionError("the JAX CPU runtime hung on a batched solve: check the jax/jaxlib version") from None
+        raise AssertionError(
+            "the JAX CPU runtime hung on a batched solve: check the jax/jaxlib version"
+        ) from None
     assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr

@@ -70,10 +70,14 @@ def test_strong_collapse_plateau_is_reached_and_error_stops_improving(power_prob
     c2 = power_problem.c2
     floor = p**2 * c2 if reg == "ridgeless" else float(theory.plateau(*power_problem.arrays(), p=p).floor)
     ns = np.array([100 * D, 10**4 * D])
-    lam = 0.0 if reg == "ridgeless" else np.asarray(
-        theory.optimal_lam(*power_problem.arrays(), n=ns, p=p, sigma1=0.1, sigma2=0.1)
+    lam = (
+        0.0
+        if reg == "ridgeless"
+        else np.asarray(theory.optimal_lam(*power_problem.arrays(), n=ns, p=p, sigma1=0.1, sigma2=0.1))
     )
-    sim = simulate.linear(3, *power_problem.arrays(), n=ns, p=p, lam=lam, sigma1=0.1, sigma2=0.1, trials=TRIALS)
+    sim = simulate.linear(
+        3, *power_problem.arrays(), n=ns, p=p, lam=lam, sigma1=0.1, sigma2=0.1, trials=TRIALS
+    )
     # The floor is the n → ∞ limit; at n = 100·d the theory puts the error within a few % above it
     # (variance σ̃²d/(n − d) for p = 0.1: +10%), so n = 100·d is checked against the floor with that
     # known remainder only for p = 0.5, and n = 10⁴·d for both.
@@ -93,9 +97,15 @@ def test_direct_and_sufficient_samplers_have_the_same_distribution(iso_problem, 
     the Householder rotation of a Δ that is not along e1.
     """
     if case == "iso-mixed-noisy":
-        problem, kwargs = iso_problem, dict(n=[80 + 40, 800], p=0.3, lam=[[0.0], [0.05]], sigma1=0.2, sigma2=0.6)
+        problem, kwargs = (
+            iso_problem,
+            dict(n=[80 + 40, 800], p=0.3, lam=[[0.0], [0.05]], sigma1=0.2, sigma2=0.6),
+        )
     else:
-        problem, kwargs = power_problem, dict(n=[100, 400], p=[[0.0], [1.0]], lam=0.01, sigma1=0.0, sigma2=0.0)
+        problem, kwargs = (
+            power_problem,
+            dict(n=[100, 400], p=[[0.0], [1.0]], lam=0.01, sigma1=0.0, sigma2=0.0),
+        )
     trials = 1500
     direct = simulate.linear(11, *problem.arrays(), method="direct", trials=trials, **kwargs)
     sufficient = simulate.linear(12, *problem.arrays(), method="sufficient", trials=trials, **kwargs)
@@ -132,8 +142,15 @@ def test_jit_equals_eager_for_one_trial(iso_problem):
     import strongcollapse.simulate.model_a as model_a
     from strongcollapse.simulate.samplers import Frame
 
-    task = {"cell": np.uint32(9), "trial": np.uint32(2), "n": 300.0, "count": 30.0, "lam": 0.01,
-            "sigma1": 0.1, "sigma2": 0.2}
+    task = {
+        "cell": np.uint32(9),
+        "trial": np.uint32(2),
+        "n": 300.0,
+        "count": 30.0,
+        "lam": 0.01,
+        "sigma1": 0.1,
+        "sigma2": 0.2,
+    }
     arrays = tuple(jax.numpy.asarray(a) for a in iso_problem.arrays())
     key = jax.random.key(0)
     frame = Frame.of(arrays[0], arrays[2])

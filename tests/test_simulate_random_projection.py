@@ -50,8 +50,9 @@ def test_theory_matches_simulation(name):
     spectrum, source, corr, n, m, lam, p, s1, s2 = CONFIGS[name]
     problem = _problem(spectrum, source, corr)
     th = float(theory.test_error(*problem.arrays(), n=n, m=m, p=p, lam=lam, sigma1=s1, sigma2=s2).total)
-    sim = simulate.random_projection(5, *problem.arrays(), n=n, m=m, p=p, lam=lam, sigma1=s1, sigma2=s2,
-                                     trials=TRIALS)
+    sim = simulate.random_projection(
+        5, *problem.arrays(), n=n, m=m, p=p, lam=lam, sigma1=s1, sigma2=s2, trials=TRIALS
+    )
     r = finite_size_allowance(n, min(m, D), 0.02)
     assert agrees(sim.mean, sim.sem, th, r), (
         f"{name}: sim {float(sim.mean):.5g} ± {float(sim.sem):.2g} vs theory {th:.5g} "
@@ -62,10 +63,12 @@ def test_theory_matches_simulation(name):
 def test_width_sweep_matches_theory_on_both_sides_of_the_threshold(iso_problem):
     """One nested sweep (all widths share S and data), ψ from 0.2 to 5, ridgeless, n < d."""
     n, widths = 40, np.array([8, 20, 30, 50, 60, 120, 200])
-    sim = simulate.random_projection(1, *iso_problem.arrays(), n=n, m=widths, p=0.3, lam=0.0, sigma1=0.1,
-                                     sigma2=0.1, trials=TRIALS)
-    th = np.asarray(theory.test_error(*iso_problem.arrays(), n=n, m=widths, p=0.3, lam=0.0, sigma1=0.1,
-                                      sigma2=0.1).total)
+    sim = simulate.random_projection(
+        1, *iso_problem.arrays(), n=n, m=widths, p=0.3, lam=0.0, sigma1=0.1, sigma2=0.1, trials=TRIALS
+    )
+    th = np.asarray(
+        theory.test_error(*iso_problem.arrays(), n=n, m=widths, p=0.3, lam=0.0, sigma1=0.1, sigma2=0.1).total
+    )
     ok = agrees(sim.mean, sim.sem, th, finite_size_allowance(n, np.minimum(widths, D), 0.02))
     assert ok.all(), np.c_[widths, sim.mean, sim.sem, th][~ok]
 
@@ -85,9 +88,20 @@ def test_ridgeless_beyond_both_thresholds_is_least_squares_whatever_the_width(po
     """d < min(n, m): the minimum-norm v gives the OLS weights for every m (THEORY.md §3 regime 3),
     exactly, trial by trial, on both samplers."""
     for method in ("direct", "sufficient"):
-        res = simulate.random_projection(4, *power_problem.arrays(), n=200, m=[81, 120, 500], p=0.1, lam=0.0,
-                                         sigma1=0.2, trials=5, method=method)
-        np.testing.assert_allclose(res.errors[1:], np.broadcast_to(res.errors[0], res.errors[1:].shape), rtol=1e-8)
+        res = simulate.random_projection(
+            4,
+            *power_problem.arrays(),
+            n=200,
+            m=[81, 120, 500],
+            p=0.1,
+            lam=0.0,
+            sigma1=0.2,
+            trials=5,
+            method=method,
+        )
+        np.testing.assert_allclose(
+            res.errors[1:], np.broadcast_to(res.errors[0], res.errors[1:].shape), rtol=1e-8
+        )
 
 
 def test_nested_and_independent_projections_agree_in_law(iso_problem):
@@ -113,8 +127,9 @@ def test_a_width_does_not_depend_on_the_rest_of_the_sweep_and_seeds_reproduce(is
 
 
 def test_broadcasting_over_n_and_m(iso_problem):
-    res = simulate.random_projection(0, *iso_problem.arrays(), n=np.array([30, 100])[:, None], m=[10, 50, 90],
-                                     p=0.1, lam=0.01, trials=3)
+    res = simulate.random_projection(
+        0, *iso_problem.arrays(), n=np.array([30, 100])[:, None], m=[10, 50, 90], p=0.1, lam=0.01, trials=3
+    )
     assert res.mean.shape == (2, 3) and res.errors.shape == (2, 3, 3)
     assert list(res.method[:, 0]) == ["direct", "sufficient"]
 

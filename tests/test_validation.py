@@ -58,7 +58,9 @@ def test_simulation_needs_integer_sizes_and_trials(iso_problem):
     with pytest.raises(ValueError, match="method must be one of"):
         simulate.linear(0, *iso_problem.arrays(), trials=2, method="fast", **GOOD)
     with pytest.raises(ValueError, match="method='sufficient' needs n >= 2 and"):
-        simulate.linear(0, *iso_problem.arrays(), trials=2, method="sufficient", **{**GOOD, "n": 10, "lam": 0.0})
+        simulate.linear(
+            0, *iso_problem.arrays(), trials=2, method="sufficient", **{**GOOD, "n": 10, "lam": 0.0}
+        )
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         simulate.linear(-3, *iso_problem.arrays(), trials=2, **GOOD)
     with pytest.raises(ValueError, match="dtype must be one of"):
@@ -86,7 +88,9 @@ def test_bad_problem_arrays(entry):
 
 @pytest.mark.parametrize("entry", ["theory", "simulate"])
 def test_shapes_that_do_not_broadcast(iso_problem, entry):
-    with pytest.raises(ValueError, match=r"parameters must broadcast to a common shape, got n \(3,\), p \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"parameters must broadcast to a common shape, got n \(3,\), p \(2,\)"
+    ):
         _call(entry, iso_problem, n=[50, 100, 200], p=[0.1, 0.2])
 
 

@@ -29,7 +29,9 @@ def test_spectrum_eigenvalues_are_descending_positive_and_round_trip(kind):
 
 
 def test_power_law_normalisation():
-    np.testing.assert_allclose(make_spectrum({"kind": "power_law", "beta": 2}).eigenvalues(3), [1, 1 / 4, 1 / 9])
+    np.testing.assert_allclose(
+        make_spectrum({"kind": "power_law", "beta": 2}).eigenvalues(3), [1, 1 / 4, 1 / 9]
+    )
 
 
 def test_from_eigenvalues_loads_npy(tmp_path):

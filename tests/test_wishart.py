@@ -102,7 +102,9 @@ def test_mixture_statistics_joint_moments(n, count, s1, s2):
     second = k * (alpha**2 * eye + 2 * np.outer(a, a)) + k * (k - 1) * np.outer(a, a)
     second += ((n - k) * s1**2 + k * s2**2) * eye
     _assert_moment(np.einsum("bi,bj->bij", score, score), second, "E s sᵀ")
-    cross = k * n * np.einsum("ij,l->ijl", eye, a) + k * (np.einsum("il,j->ijl", eye, a) + np.einsum("jl,i->ijl", eye, a))
+    cross = k * n * np.einsum("ij,l->ijl", eye, a) + k * (
+        np.einsum("il,j->ijl", eye, a) + np.einsum("jl,i->ijl", eye, a)
+    )
     _assert_moment(np.einsum("bij,bl->bijl", gram, score), cross, "E G_ij s_l")
 
 

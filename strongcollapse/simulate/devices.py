@@ -67,9 +67,13 @@ def device_mesh(devices: int | None = None) -> Mesh:
         chosen = available
     else:
         if not isinstance(devices, (int, np.integer)) or not 1 <= devices <= len(available):
-            raise ParameterError(f"devices must be an integer in [1, {len(available)}] (devices JAX sees), got {devices!r}")
+            raise ParameterError(
+                f"devices must be an integer in [1, {len(available)}] (devices JAX sees), got {devices!r}"
+            )
         if jax.process_count() > 1 and devices != len(available):
-            raise ParameterError("devices cannot be restricted in a multi-process run (every process must take part)")
+            raise ParameterError(
+                "devices cannot be restricted in a multi-process run (every process must take part)"
+            )
         chosen = available[:devices]
     return Mesh(np.array(chosen), (AXIS,))
 
@@ -77,7 +81,10 @@ def device_mesh(devices: int | None = None) -> Mesh:
 def shard_tasks(tasks: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """Places a chunk's task arrays (length a multiple of the mesh size) split along the mesh."""
     sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-    return {k: jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index]) for k, v in tasks.items()}
+    return {
+        k: jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
+        for k, v in tasks.items()
+    }
 
 
 def gather(result: jax.Array) -> np.ndarray:

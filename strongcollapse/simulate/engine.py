@@ -24,7 +24,13 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from strongcollapse.simulate.devices import broadcast_from_writer, default_memory_budget, gather, is_writer, shard_tasks
+from strongcollapse.simulate.devices import (
+    broadcast_from_writer,
+    default_memory_budget,
+    gather,
+    is_writer,
+    shard_tasks,
+)
 from strongcollapse.validation import ParameterError
 
 __all__ = ["ChunkStoreLike", "Plan", "plan_chunks", "run_tasks"]
@@ -60,9 +66,11 @@ class Plan:
 
     def describe(self) -> str:
         """One line for the log: tasks, chunks, devices and the memory estimate against the budget."""
-        return (f"{self.tasks} trials in {self.chunks} chunk(s) of {self.chunk_size} over {self.devices} "
-                f"device(s); est. peak {self.peak_bytes / 2**20:,.0f} MiB per device "
-                f"(budget {self.memory_budget / 2**20:,.0f} MiB)")
+        return (
+            f"{self.tasks} trials in {self.chunks} chunk(s) of {self.chunk_size} over {self.devices} "
+            f"device(s); est. peak {self.peak_bytes / 2**20:,.0f} MiB per device "
+            f"(budget {self.memory_budget / 2**20:,.0f} MiB)"
+        )
 
 
 def plan_chunks(

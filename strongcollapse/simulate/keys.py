@@ -35,10 +35,7 @@ def as_key(key: Any) -> jax.Array:
 def cell_ids(*columns: np.ndarray) -> np.ndarray:
     """uint32 hash of each row of float64 parameter columns (all of the same length)."""
     table = np.ascontiguousarray(np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1))
-    ids = [
-        int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=4).digest(), "little")
-        for row in table
-    ]
+    ids = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=4).digest(), "little") for row in table]
     return np.asarray(ids, dtype=np.uint32)
 
 

@@ -154,8 +154,20 @@ def linear(
     Raises:
         ValueError: malformed or out-of-range input, naming the parameter.
     """
-    sweep = prepare_sweep(key, eigs, w1, delta, trials=trials, dtype=dtype, method=method,
-                          n=n, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
+    sweep = prepare_sweep(
+        key,
+        eigs,
+        w1,
+        delta,
+        trials=trials,
+        dtype=dtype,
+        method=method,
+        n=n,
+        p=p,
+        lam=lam,
+        sigma1=sigma1,
+        sigma2=sigma2,
+    )
     if chunk_size is not None:
         chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     sufficient = use_sufficient(method, sweep.d, sweep.columns["n"], sweep.columns["lam"])
@@ -170,19 +182,35 @@ def linear(
 
     mesh = device_mesh(devices)
     # Every group is planned before anything runs: a sweep that cannot fit fails at once.
-    plans = [plan_chunks(selected.size * sweep.trials, _bytes_per_trial(kind, size, sweep.d, dtype),
-                         chunk_size=chunk_size, memory_budget=memory_budget, devices=mesh.size)
-             for kind, size, selected in groups]
+    plans = [
+        plan_chunks(
+            selected.size * sweep.trials,
+            _bytes_per_trial(kind, size, sweep.d, dtype),
+            chunk_size=chunk_size,
+            memory_budget=memory_budget,
+            devices=mesh.size,
+        )
+        for kind, size, selected in groups
+    ]
     arrays = (sweep.key, sweep.eigs, sweep.w1, sweep.delta)
     for (kind, size, selected), plan in zip(groups, plans):
         if kind == "sufficient":
             batch = partial(_sufficient_batch, *arrays, dtype=dtype)
         else:
             batch = partial(_direct_batch, *arrays, n=size, dtype=dtype)
-        values = run_tasks(batch, sweep.tasks(selected), plan, tag=sweep.tag(f"linear/{kind}/{size}"),
-                           store=store, progress=progress, mesh=mesh)
+        values = run_tasks(
+            batch,
+            sweep.tasks(selected),
+            plan,
+            tag=sweep.tag(f"linear/{kind}/{size}"),
+            store=store,
+            progress=progress,
+            mesh=mesh,
+        )
         errors[selected] = values.reshape(selected.size, sweep.trials)
-    return sweep.result(errors, np.where(sufficient, "sufficient", "direct"), plans, time.perf_counter() - started)
+    return sweep.result(
+        errors, np.where(sufficient, "sufficient", "direct"), plans, time.perf_counter() - started
+    )
 
 
 def use_sufficient(method: str, d: int, n: np.ndarray, lam: np.ndarray) -> np.ndarray:

@@ -56,8 +56,11 @@ def width_spaces(widths: tuple[int, ...], n: int | None, d: int) -> dict[str, tu
     ``n`` is None for the sufficient-statistics path (n >= d, no data matrix).
     """
     if n is None:
-        return {"feature": tuple(m for m in widths if m <= d), "sample": (),
-                "weight": tuple(m for m in widths if m > d)}
+        return {
+            "feature": tuple(m for m in widths if m <= d),
+            "sample": (),
+            "weight": tuple(m for m in widths if m > d),
+        }
     return {
         "feature": tuple(m for m in widths if m <= min(n, d)),
         "sample": tuple(m for m in widths if m > n and n <= d),
@@ -65,7 +68,9 @@ def width_spaces(widths: tuple[int, ...], n: int | None, d: int) -> dict[str, tu
     }
 
 
-def _feature_errors(s_p: Array, gram: Array, rhs: Array, mu: Array, widths: tuple[int, ...], eigs, w1) -> Array:
+def _feature_errors(
+    s_p: Array, gram: Array, rhs: Array, mu: Array, widths: tuple[int, ...], eigs, w1
+) -> Array:
     """Risks of all feature-space widths from one Cholesky of the largest (prefix property).
 
     K_m = (S A Sᵀ + μ)[:m, :m] = L[:m, :m] L[:m, :m]ᵀ, and (L⁻ᵀ x)[:m] = L[:m, :m]⁻ᵀ x[:m] when
@@ -131,8 +136,9 @@ def _projection(key: Array, task: dict, m_max: int, d: int, dtype) -> Array:
     whatever m_max is and a width's numbers do not depend on the other widths of the sweep.
     task["projection"] is 0 for nested widths or the width itself (nested=False: one S per width).
     """
-    k = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, PROJECTION_STREAM), task["trial"]),
-                           task["projection"])
+    k = jax.random.fold_in(
+        jax.random.fold_in(jax.random.fold_in(key, PROJECTION_STREAM), task["trial"]), task["projection"]
+    )
     rows = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(k, i), (d,), dtype))(jnp.arange(m_max))
     return rows / np.sqrt(d)
 
@@ -259,23 +265,52 @@ def random_projection(
     Raises:
         ValueError: malformed or out-of-range input, naming the parameter.
     """
-    sweep = prepare_sweep(key, eigs, w1, delta, trials=trials, dtype=dtype, method=method,
-                          n=n, m=m, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
+    sweep = prepare_sweep(
+        key,
+        eigs,
+        w1,
+        delta,
+        trials=trials,
+        dtype=dtype,
+        method=method,
+        n=n,
+        m=m,
+        p=p,
+        lam=lam,
+        sigma1=sigma1,
+        sigma2=sigma2,
+    )
     if chunk_size is not None:
         chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     d, cols = sweep.d, sweep.columns
     if method == "sufficient" and (cols["n"] < max(d, 2)).any():
-        raise ParameterError(f"method='sufficient' needs n >= d = {d} (and >= 2) for random projections; "
-                         f"got n = {int(cols['n'].min())}; use method='direct' or 'auto'")
-    sufficient = (cols["n"] >= max(d, 2)) & (d >= 2) if method == "auto" else np.full(sweep.rows, method == "sufficient")
+        raise ParameterError(
+            f"method='sufficient' needs n >= d = {d} (and >= 2) for random projections; "
+            f"got n = {int(cols['n'].min())}; use method='direct' or 'auto'"
+        )
+    sufficient = (
+        (cols["n"] >= max(d, 2)) & (d >= 2)
+        if method == "auto"
+        else np.full(sweep.rows, method == "sufficient")
+    )
 
     # Group grid rows into batches that share one compiled function: same path (and n for the
     # direct path) and the same width tuple. A data cell's widths form one task per trial.
     cells: dict[tuple, list[int]] = {}
     for row in range(sweep.rows):
         size = None if sufficient[row] else int(cols["n"][row])
-        cells.setdefault((size, int(sweep.ids[row]), cols["p"][row], cols["lam"][row], cols["sigma1"][row],
-                          cols["sigma2"][row], int(cols["n"][row])), []).append(row)
+        cells.setdefault(
+            (
+                size,
+                int(sweep.ids[row]),
+                cols["p"][row],
+                cols["lam"][row],
+                cols["sigma1"][row],
+                cols["sigma2"][row],
+                int(cols["n"][row]),
+            ),
+            [],
+        ).append(row)
     groups: dict[tuple, list[tuple[list[int], int]]] = {}
     for cell_key, rows in cells.items():
         widths = sorted({int(cols["m"][r]) for r in rows})
@@ -288,19 +323,37 @@ def random_projection(
     started = time.perf_counter()
     mesh = device_mesh(devices)
     # Every group is planned before anything runs: a sweep that cannot fit fails at once.
-    plans = [plan_chunks(len(entries) * sweep.trials, _bytes_per_trial(size, d, widths, dtype),
-                         chunk_size=chunk_size, memory_budget=memory_budget, devices=mesh.size)
-             for (size, widths), entries in groups.items()]
+    plans = [
+        plan_chunks(
+            len(entries) * sweep.trials,
+            _bytes_per_trial(size, d, widths, dtype),
+            chunk_size=chunk_size,
+            memory_budget=memory_budget,
+            devices=mesh.size,
+        )
+        for (size, widths), entries in groups.items()
+    ]
     for ((size, widths), entries), plan in zip(groups.items(), plans):
         leaders = np.array([members[0] for members, _ in entries])
         projections = np.array([proj for _, proj in entries], dtype=np.uint32)
-        batch = partial(_batch, sweep.key, sweep.eigs, sweep.w1, sweep.delta, n=size, widths=widths, dtype=dtype)
-        values = run_tasks(batch, sweep.tasks(leaders, projection=projections), plan,
-                           tag=sweep.tag(f"random_projection/{size}/{widths}"), store=store,
-                           progress=progress, result_shape=(len(widths),), mesh=mesh)
+        batch = partial(
+            _batch, sweep.key, sweep.eigs, sweep.w1, sweep.delta, n=size, widths=widths, dtype=dtype
+        )
+        values = run_tasks(
+            batch,
+            sweep.tasks(leaders, projection=projections),
+            plan,
+            tag=sweep.tag(f"random_projection/{size}/{widths}"),
+            store=store,
+            progress=progress,
+            result_shape=(len(widths),),
+            mesh=mesh,
+        )
         values = values.reshape(leaders.size, sweep.trials, len(widths))
         position = {w: i for i, w in enumerate(widths)}
         for g, (members, _) in enumerate(entries):
             for r in members:
                 errors[r] = values[g, :, position[int(cols["m"][r])]]
-    return sweep.result(errors, np.where(sufficient, "sufficient", "direct"), plans, time.perf_counter() - started)
+    return sweep.result(
+        errors, np.where(sufficient, "sufficient", "direct"), plans, time.perf_counter() - started
+    )

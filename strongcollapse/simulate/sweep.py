@@ -85,7 +85,13 @@ class Sweep:
     def tag(self, label: str) -> bytes:
         """Bytes fixing everything a chunk's numbers depend on besides its tasks (store key)."""
         key_bytes = np.asarray(jax.random.key_data(self.key)).tobytes()
-        return f"{label}/{self.dtype}/".encode() + key_bytes + self.eigs.tobytes() + self.w1.tobytes() + self.delta.tobytes()
+        return (
+            f"{label}/{self.dtype}/".encode()
+            + key_bytes
+            + self.eigs.tobytes()
+            + self.w1.tobytes()
+            + self.delta.tobytes()
+        )
 
     def tasks(self, rows: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:
         """One task per (row, trial), rows in the given order, trials innermost."""
@@ -103,14 +109,20 @@ class Sweep:
         table.update({k: np.repeat(v, self.trials) for k, v in extra.items()})
         return table
 
-    def result(self, errors: np.ndarray, method: np.ndarray, plans: list[Plan], seconds: float) -> SimulationResult:
+    def result(
+        self, errors: np.ndarray, method: np.ndarray, plans: list[Plan], seconds: float
+    ) -> SimulationResult:
         """Checks finiteness and summarises (rows, trials) errors into a :class:`SimulationResult`."""
         if not np.isfinite(errors).all():
             bad = np.flatnonzero(~np.isfinite(errors).all(axis=1))[0]
             where = ", ".join(f"{k}={v[bad]:g}" for k, v in self.columns.items())
             raise FloatingPointError(f"non-finite test error in cell {where} (a singular ridgeless system?)")
         mean = errors.mean(axis=1)
-        sem = errors.std(axis=1, ddof=1) / np.sqrt(self.trials) if self.trials > 1 else np.full(self.rows, np.nan)
+        sem = (
+            errors.std(axis=1, ddof=1) / np.sqrt(self.trials)
+            if self.trials > 1
+            else np.full(self.rows, np.nan)
+        )
         return SimulationResult(
             mean=mean.reshape(self.shape),
             sem=sem.reshape(self.shape),
