@@ -21,6 +21,7 @@ from strongcollapse.spectra import (
     register_spectrum,
 )
 from strongcollapse.teachers import source_teacher, synthetic_shift
+from strongcollapse.validation import ParameterError
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "source_teacher",
     "synthetic_shift",
     "enable_x64",
+    "ParameterError",
     "__version__",
 ]
 
