@@ -157,7 +157,8 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         allowance = np.broadcast_to(finite_size_allowance(ns[None, :], d, r0), keep.shape)
         report.compare(sim.mean[keep], sim.sem[keep], np.asarray(th.total)[keep], allowance[keep])
         # Smooth curves use the idealised fraction p (on the compared sizes p·n is a whole number,
-        # where the two coincide); the tuned slope re-optimises λ at every size (envelope theorem).
+        # where the two coincide). The tuned curve's slope is ∂E/∂n at the λ* already found (envelope
+        # theorem), so local_slope takes those λ* rather than solving for them again.
         dense = np.geomspace(
             ns.min(), ns.max(), int(check_count("curve_points", config["curve_points"], minimum=2))
         )
@@ -178,7 +179,6 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             n=dense[None, :],
             p=ps[:, None],
             lam=dense_lam,
-            tuned=reg == "tuned",
             sigma1=sigma,
             sigma2=sigma,
         )

@@ -31,7 +31,7 @@ from strongcollapse.simulate.devices import (
     is_writer,
     shard_tasks,
 )
-from strongcollapse.validation import ParameterError
+from strongcollapse.validation import ParameterError, check_count
 
 __all__ = ["ChunkStoreLike", "Plan", "plan_chunks", "run_tasks"]
 
@@ -107,8 +107,8 @@ def plan_chunks(
         cap = per_device * devices
         # Balance the chunks: 900 tasks at a cap of 830 run as 2 x 450, not 830 + 70 padded to 830.
         chunk_size = -(-tasks // -(-tasks // cap))
-    elif chunk_size < 1:
-        raise ParameterError(f"chunk_size must be an integer >= 1, got {chunk_size}")
+    else:
+        chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     chunk_size = int(min(chunk_size, tasks))
     chunk_size = -(-chunk_size // devices) * devices  # every device gets the same share
     if -(-chunk_size // devices) > fits:

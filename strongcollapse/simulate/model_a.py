@@ -36,7 +36,7 @@ from strongcollapse.simulate.engine import ChunkStoreLike, plan_chunks, run_task
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
-from strongcollapse.validation import ParameterError, check_count
+from strongcollapse.validation import ParameterError
 
 __all__ = ["SimulationResult", "linear", "use_sufficient"]
 
@@ -168,8 +168,6 @@ def linear(
         sigma1=sigma1,
         sigma2=sigma2,
     )
-    if chunk_size is not None:
-        chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     sufficient = use_sufficient(method, sweep.d, sweep.columns["n"], sweep.columns["lam"])
     errors = np.empty((sweep.rows, sweep.trials), dtype=np.float64)
     started = time.perf_counter()

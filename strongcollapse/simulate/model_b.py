@@ -45,7 +45,7 @@ from strongcollapse.simulate.engine import ChunkStoreLike, plan_chunks, run_task
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
-from strongcollapse.validation import ParameterError, check_count
+from strongcollapse.validation import ParameterError
 
 __all__ = ["random_projection", "width_spaces"]
 
@@ -280,8 +280,6 @@ def random_projection(
         sigma1=sigma1,
         sigma2=sigma2,
     )
-    if chunk_size is not None:
-        chunk_size = int(check_count("chunk_size", chunk_size, minimum=1))
     d, cols = sweep.d, sweep.columns
     if method == "sufficient" and (cols["n"] < max(d, 2)).any():
         raise ParameterError(
