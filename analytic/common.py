@@ -13,7 +13,7 @@ from jax import Array
 
 from analytic.solvers import RootInfo, implicit_step, solve_increasing_log
 from analytic.spectral import df12
-from strongcollapse.validation import check_eigenvalues, check_vector
+from strongcollapse.vocabulary.validation import check_eigenvalues, check_vector
 
 __all__ = ["kappa_floor", "safe_ratio", "effective_fraction", "validate_problem"]
 
@@ -50,7 +50,7 @@ def safe_ratio(num: Array, den: Array) -> Array:
 
 
 def effective_fraction(n: Array, p: Array, exact_count: bool) -> Array:
-    """The synthetic fraction actually used: rint(p·n)/n (strongcollapse.problem convention)."""
+    """The synthetic fraction actually used: rint(p·n)/n (strongcollapse.vocabulary.problem convention)."""
     return jnp.rint(p * n) / n if exact_count else p
 
 

@@ -32,7 +32,7 @@ from jax import Array
 from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
 from analytic.spectral import complement, df12, shrinkage, weighted_sum
-from strongcollapse.validation import broadcast_named, check_in_range, check_nonnegative, require_x64
+from strongcollapse.vocabulary.validation import broadcast_named, check_in_range, check_nonnegative, require_x64
 
 __all__ = [
     "LinearTheory",

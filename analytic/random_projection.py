@@ -35,7 +35,7 @@ from jax import Array
 from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
 from analytic.spectral import complement, shrinkage, weighted_sum
-from strongcollapse.validation import (
+from strongcollapse.vocabulary.validation import (
     ParameterError,
     broadcast_named,
     check_in_range,

@@ -32,7 +32,7 @@ from jax import Array
 from analytic.common import validate_problem
 from analytic.linear import _optimal_lam, _test_error, plateau
 from analytic.random_projection import _infinite_data_limit
-from strongcollapse.validation import (
+from strongcollapse.vocabulary.validation import (
     broadcast_named,
     check_in_range,
     check_nonnegative,

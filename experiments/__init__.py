@@ -1,26 +1,7 @@
-"""The paper's claims as runnable experiments: ``strongcollapse run NAME``.
+"""The papers' claims as runnable experiments, one sub-package per paper.
 
-Each module defines one :class:`strongcollapse.runner.Experiment` (a default config, ``--quick``
-overrides and a thin ``run`` that composes theory, simulation, CSV and figure). Shipped in the
-wheel, so the CLI works from any directory after ``pip install .``.
+Each module defines one :class:`strongcollapse.orchestration.runner.Experiment` (a default config,
+``--quick`` overrides and a thin ``run``). They are registered as entry points in the group
+``strongcollapse.experiments`` (pyproject.toml), which is how the CLI finds them: nothing below this
+package imports it. Shipped in the wheel, so ``strongcollapse run NAME`` works from any directory.
 """
-
-from __future__ import annotations
-
-from strongcollapse.runner import Experiment
-
-from experiments import collapse_gap, pareto, scaling, scaling_width, strong_collapse, width
-
-EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e
-    for e in (
-        strong_collapse.EXPERIMENT,
-        width.EXPERIMENT,
-        collapse_gap.EXPERIMENT,
-        pareto.EXPERIMENT,
-        scaling.EXPERIMENT,
-        scaling_width.EXPERIMENT,
-    )
-}
-
-__all__ = ["EXPERIMENTS"]

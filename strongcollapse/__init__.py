@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import jax
 
-from strongcollapse.problem import Problem, synthetic_count
-from strongcollapse.spectra import (
+from strongcollapse.vocabulary.problem import Problem, synthetic_count
+from strongcollapse.vocabulary.spectra import (
     SPECTRA,
     FromEigenvalues,
     Isotropic,
@@ -20,8 +20,8 @@ from strongcollapse.spectra import (
     make_spectrum,
     register_spectrum,
 )
-from strongcollapse.teachers import source_teacher, synthetic_shift
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.teachers import source_teacher, synthetic_shift
+from strongcollapse.vocabulary.validation import ParameterError
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from strongcollapse.cli import main
+from strongcollapse.orchestration.cli import main
 
 sys.exit(main())

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from strongcollapse.cli import main
+from strongcollapse.orchestration.cli import main
 
 EXPECTED_COLUMNS = {
     "panel",

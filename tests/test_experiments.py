@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from experiments import EXPERIMENTS
-from strongcollapse.cli import main
+from strongcollapse.orchestration.registry import experiments
+from strongcollapse.orchestration.cli import main
 
 
-@pytest.mark.parametrize("name", sorted(set(EXPERIMENTS) - {"strong-collapse"}))
+@pytest.mark.parametrize("name", sorted(set(experiments()) - {"strong-collapse"}))
 def test_quick_experiment(name, tmp_path, capsys):
     out = tmp_path / name
     assert main(["run", name, "--quick", "--out", str(out)]) == 0

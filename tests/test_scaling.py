@@ -21,8 +21,8 @@ import strongcollapse.simulate as simulate
 from analytic import linear, scaling
 from analytic.spectral import df1
 from strongcollapse import Problem
-from strongcollapse.cli import main
-from strongcollapse.slopes import fit_slope
+from strongcollapse.orchestration.cli import main
+from strongcollapse.analysis.slopes import fit_slope
 
 POW = {"kind": "power_law", "beta": 1.5}
 
@@ -215,7 +215,7 @@ def test_a_spectrum_defined_outside_the_package_runs_everywhere(tmp_path, capsys
     assert code == 0 and "(all within)" in printed, printed
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"]["spectrum"]["kind"] == "test_exponential" and meta["predicted_exponents"] is None
-    from strongcollapse.spectra import SPECTRA, make_spectrum
+    from strongcollapse.vocabulary.spectra import SPECTRA, make_spectrum
 
     try:
         problem = Problem.build({"kind": "test_exponential", "scale": 10.0}, 60, c2=0.5)

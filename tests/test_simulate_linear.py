@@ -1,6 +1,6 @@
 """Model A Monte Carlo: theory vs simulation, the plateau claim, sampler equivalence, invariances.
 
-Tolerance rule (DESIGN.md §6, strongcollapse.compare): |mean − theory| <= 4 s.e. + r|theory| with
+Tolerance rule (DESIGN.md §6, strongcollapse.analysis.compare): |mean − theory| <= 4 s.e. + r|theory| with
 r = 2% + 1/|n − d|: the deterministic equivalent's finite-size bias is about 1% at d ~ 100 away
 from thresholds, 1-3% for a power law under strong regularisation, and grows like 1/|n − d| near
 the interpolation threshold (THEORY.md §5; for OLS exactly d/(n − d − 1) against d/(n − d)).
@@ -17,7 +17,7 @@ import pytest
 import strongcollapse.simulate as simulate
 from analytic import linear as theory
 from strongcollapse import Problem
-from strongcollapse.compare import agrees, finite_size_allowance
+from strongcollapse.analysis.compare import agrees, finite_size_allowance
 
 from conftest import ks_two_sample
 
@@ -161,7 +161,7 @@ def test_jit_equals_eager_for_one_trial(iso_problem):
 
 
 def test_interrupted_run_resumes_without_recomputing(tmp_path, iso_problem):
-    from strongcollapse.results import ChunkStore
+    from strongcollapse.orchestration.results import ChunkStore
 
     class Interrupting(ChunkStore):
         def put(self, key, values):

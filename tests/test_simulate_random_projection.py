@@ -1,6 +1,6 @@
 """Model B Monte Carlo: theory vs simulation across regimes, exactness of the solvers, invariances.
 
-Tolerance rule (DESIGN.md §6, strongcollapse.compare): |mean − theory| <= 4 s.e. + r|theory| with
+Tolerance rule (DESIGN.md §6, strongcollapse.analysis.compare): |mean − theory| <= 4 s.e. + r|theory| with
 r = 2% + 1/|n − min(m, d)|: the interpolation threshold of Model B is n = min(m, d) (THEORY.md §3),
 near which the deterministic equivalent's finite-size bias grows like 1/|n − m| (THEORY.md §5:
 +7% at n = 150, ψ = 0.9); away from it the bias is 1-3% at these sizes (measured for the power law,
@@ -16,7 +16,7 @@ import pytest
 import strongcollapse.simulate as simulate
 from analytic import random_projection as theory
 from strongcollapse import Problem
-from strongcollapse.compare import agrees, finite_size_allowance
+from strongcollapse.analysis.compare import agrees, finite_size_allowance
 
 from conftest import ks_two_sample
 

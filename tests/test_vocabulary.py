@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from strongcollapse import SPECTRA, FromEigenvalues, Problem, make_spectrum, source_teacher, synthetic_shift
-from strongcollapse.problem import synthetic_count
+from strongcollapse.vocabulary.problem import synthetic_count
 
 REGISTRY_EXAMPLES = {
     "isotropic": {"kind": "isotropic", "scale": 2.0},

@@ -1,6 +1,6 @@
 """JAX Monte Carlo of model collapse (float64, exact population risk, deterministic keys).
 
-Never imports :mod:`analytic`: simulation and theory meet only in :mod:`strongcollapse.compare`.
+Never imports :mod:`analytic`: simulation and theory meet only in :mod:`strongcollapse.analysis.compare`.
 """
 
 from strongcollapse.simulate.model_a import linear

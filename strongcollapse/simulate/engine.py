@@ -8,7 +8,7 @@ device count; padded results are dropped, so padding cannot bias anything. With 
 chunk is split over the devices (and hosts) by XLA (:mod:`strongcollapse.simulate.devices`).
 
 Finished chunks can be handed to a *store* (any object with ``get(key)`` and ``put(key, values)``;
-see :class:`strongcollapse.results.ChunkStore`), keyed by a hash of everything that determines
+see :class:`strongcollapse.orchestration.results.ChunkStore`), keyed by a hash of everything that determines
 the chunk's numbers. A rerun then skips finished chunks: an interrupted sweep resumes, and the
 resumed result equals an uninterrupted one because each task's key depends only on its own cell
 and trial.
@@ -31,7 +31,7 @@ from strongcollapse.simulate.devices import (
     is_writer,
     shard_tasks,
 )
-from strongcollapse.validation import ParameterError, check_count
+from strongcollapse.vocabulary.validation import ParameterError, check_count
 
 __all__ = ["ChunkStoreLike", "Plan", "plan_chunks", "run_tasks"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["as_key", "cell_ids", "trial_key"]
 

@@ -45,7 +45,7 @@ from strongcollapse.simulate.engine import ChunkStoreLike, plan_chunks, run_task
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.samplers import Frame, draw_data, draw_statistics
 from strongcollapse.simulate.sweep import SimulationResult, cholesky_solve, prepare_sweep, risk
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["random_projection", "width_spaces"]
 

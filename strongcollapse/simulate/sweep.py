@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from strongcollapse.problem import synthetic_count
+from strongcollapse.vocabulary.problem import synthetic_count
 from strongcollapse.simulate.engine import Plan
 from strongcollapse.simulate.keys import as_key, cell_ids
-from strongcollapse.validation import (
+from strongcollapse.vocabulary.validation import (
     ParameterError,
     broadcast_named,
     check_count,

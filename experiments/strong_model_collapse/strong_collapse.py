@@ -19,12 +19,12 @@ import numpy as np
 
 import strongcollapse.simulate as simulate
 from analytic import linear as theory
-from strongcollapse.compare import finite_size_allowance
-from strongcollapse.plotting import colors, legend_keys, new_figure, theory_and_simulation, threshold
-from strongcollapse.problem import Problem
-from strongcollapse.report import Report
-from strongcollapse.runner import Experiment, RunContext
-from strongcollapse.validation import ParameterError, check_count, check_in_range, check_nonnegative
+from strongcollapse.analysis.compare import finite_size_allowance
+from strongcollapse.orchestration.plotting import colors, legend_keys, new_figure, theory_and_simulation, threshold
+from strongcollapse.vocabulary.problem import Problem
+from strongcollapse.orchestration.report import Report
+from strongcollapse.orchestration.runner import Experiment, RunContext
+from strongcollapse.vocabulary.validation import ParameterError, check_count, check_in_range, check_nonnegative
 
 CONFIG: dict[str, Any] = {
     "seed": 0,
@@ -46,7 +46,7 @@ CONFIG: dict[str, Any] = {
     ],
     "regularisation": ["ridgeless", "tuned"],
     "trials": 200,
-    # Finite-size allowance r = r0 + 1/|n − d| of the tolerance rule (strongcollapse.compare).
+    # Finite-size allowance r = r0 + 1/|n − d| of the tolerance rule (strongcollapse.analysis.compare).
     "r0": 0.02,
 }
 

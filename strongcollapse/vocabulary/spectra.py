@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from strongcollapse.validation import ParameterError, check_count, check_eigenvalues, check_positive
+from strongcollapse.vocabulary.validation import ParameterError, check_count, check_eigenvalues, check_positive
 
 __all__ = [
     "Spectrum",

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from strongcollapse.compare import summarise
-from strongcollapse.plotting import save
-from strongcollapse.results import write_csv
-from strongcollapse.runner import RunContext
+from strongcollapse.analysis.compare import summarise
+from strongcollapse.orchestration.plotting import save
+from strongcollapse.orchestration.results import write_csv
+from strongcollapse.orchestration.runner import RunContext
 from strongcollapse.simulate.devices import is_writer
 
 __all__ = ["Report"]

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 import jax
 import jaxlib
 import numpy as np
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["ChunkStore", "atomic_write_text", "write_csv", "write_json", "environment", "to_jsonable"]
 

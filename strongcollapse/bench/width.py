@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 import strongcollapse
-from strongcollapse.problem import Problem, synthetic_count
+from strongcollapse.vocabulary.problem import Problem, synthetic_count
 from strongcollapse.simulate import random_projection
 
 __all__ = ["WIDTH_WORKLOAD", "numpy_width_loop", "run_width_benchmark"]

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from strongcollapse.validation import ParameterError, check_count, check_positive
+from strongcollapse.vocabulary.validation import ParameterError, check_count, check_positive
 
 __all__ = ["Slope", "fit_slope", "window_slopes"]
 

@@ -1,7 +1,7 @@
 """Command line: ``strongcollapse [--import CODE] list | run NAME | config NAME | bench``.
 
 Bad input (an unknown experiment, a malformed option, an out-of-range parameter: a
-:class:`~strongcollapse.validation.ParameterError`) prints one line on stderr and exits with code 2,
+:class:`~strongcollapse.vocabulary.validation.ParameterError`) prints one line on stderr and exits with code 2,
 never a traceback; any other exception is a bug and is shown with its traceback. Ctrl-C exits
 with 130 after saying where the finished chunks are; rerunning the same command resumes from them.
 """
@@ -16,7 +16,7 @@ import pathlib
 import sys
 from typing import Sequence
 
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["main"]
 
@@ -90,14 +90,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _experiment(name: str):
-    from experiments import EXPERIMENTS
-
-    if name not in EXPERIMENTS:
-        raise UsageError(f"unknown experiment {name!r}; choose one of {', '.join(sorted(EXPERIMENTS))}")
-    return EXPERIMENTS[name]
-
-
 def _import_user_code(target: str) -> None:
     """Imports a module by name or a Python file by path (user-defined spectra register on import)."""
     path = pathlib.Path(target)
@@ -128,31 +120,33 @@ def _dispatch(args: argparse.Namespace) -> int:
     for target in args.imports:
         _import_user_code(target)
     if args.command == "list":
-        from experiments import EXPERIMENTS
+        from strongcollapse.orchestration.registry import experiments
 
-        width = max(len(n) for n in EXPERIMENTS)
-        for name in sorted(EXPERIMENTS):
-            print(f"{name:<{width}}  {EXPERIMENTS[name].summary}")
+        known = experiments()
+        width = max(len(n) for n in known)
+        for name in sorted(known):
+            print(f"{name:<{width}}  {known[name].summary}")
         return 0
     if args.command == "bench":
-        from strongcollapse.bench import run_benchmark
-        from strongcollapse.bench_width import run_width_benchmark
-        from strongcollapse.results import write_json
+        from strongcollapse.bench.linear import run_benchmark
+        from strongcollapse.bench.width import run_width_benchmark
+        from strongcollapse.orchestration.results import write_json
 
         numbers = {
             "linear": run_benchmark(quick=args.quick, seed=args.seed),
             "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed),
         }
         if args.devices_table:
-            from strongcollapse.bench import device_scaling
+            from strongcollapse.bench.linear import device_scaling
 
             numbers["devices"] = device_scaling(quick=args.quick)
         if args.json:
             write_json(pathlib.Path(args.json), numbers)
         return 0
-    from strongcollapse.runner import resolve_config, run_experiment
+    from strongcollapse.orchestration.registry import experiment as registered
+    from strongcollapse.orchestration.runner import resolve_config, run_experiment
 
-    experiment = _experiment(args.name)
+    experiment = registered(args.name)
     if args.command == "config":
         config = resolve_config(experiment, quick=args.quick, sets=args.sets, seed=args.seed)
         print(json.dumps(config, indent=2))

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from strongcollapse.spectra import Spectrum, make_spectrum
-from strongcollapse.teachers import sigma_inner, source_teacher, synthetic_shift
-from strongcollapse.validation import ParameterError, check_eigenvalues, check_vector
+from strongcollapse.vocabulary.spectra import Spectrum, make_spectrum
+from strongcollapse.vocabulary.teachers import sigma_inner, source_teacher, synthetic_shift
+from strongcollapse.vocabulary.validation import ParameterError, check_eigenvalues, check_vector
 
 __all__ = ["Problem", "synthetic_count"]
 

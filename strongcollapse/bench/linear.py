@@ -7,7 +7,7 @@ This is a measurement, not a test: nothing here asserts a speed.
 
 Usage::
 
-    from strongcollapse.bench import run_benchmark
+    from strongcollapse.bench.linear import run_benchmark
     report = run_benchmark(quick=False)   # prints as it goes, returns every number in a dict
 """
 
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import strongcollapse
-from strongcollapse.problem import Problem, synthetic_count
+from strongcollapse.vocabulary.problem import Problem, synthetic_count
 from strongcollapse.simulate import linear
 
 __all__ = ["WORKLOAD", "fit_flops", "numpy_loop", "matmul_peak", "run_benchmark", "format_report"]
@@ -260,8 +260,8 @@ def format_report(report: dict[str, Any]) -> str:
 
 DEVICE_SCRIPT = """
 import json, sys, time, numpy as np, jax, strongcollapse
-from strongcollapse.bench import WORKLOAD, _best, REPEATS
-from strongcollapse.problem import Problem
+from strongcollapse.bench.linear import WORKLOAD, _best, REPEATS
+from strongcollapse.vocabulary.problem import Problem
 from strongcollapse.simulate import linear
 strongcollapse.enable_x64()
 w, trials = WORKLOAD, int(sys.argv[1])

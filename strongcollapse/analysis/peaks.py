@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from strongcollapse.validation import ParameterError, check_count, check_vector
+from strongcollapse.vocabulary.validation import ParameterError, check_count, check_vector
 
 __all__ = ["SimulatedPeak", "refined_peak", "simulated_peak"]
 

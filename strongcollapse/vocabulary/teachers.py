@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from strongcollapse.validation import (
+from strongcollapse.vocabulary.validation import (
     ParameterError,
     check_eigenvalues,
     check_in_range,

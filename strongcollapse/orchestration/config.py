@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 from typing import Any, Iterable
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["merge", "apply_sets", "config_hash"]
 

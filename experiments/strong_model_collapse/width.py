@@ -21,13 +21,13 @@ from matplotlib.lines import Line2D
 
 import strongcollapse.simulate as simulate
 from analytic import random_projection as theory
-from strongcollapse.compare import finite_size_allowance
-from strongcollapse.peaks import simulated_peak
-from strongcollapse.plotting import colors, legend_keys, new_figure, theory_and_simulation, threshold
-from strongcollapse.problem import Problem
-from strongcollapse.report import Report
-from strongcollapse.runner import Experiment, RunContext
-from strongcollapse.validation import ParameterError, check_count, check_in_range, check_nonnegative
+from strongcollapse.analysis.compare import finite_size_allowance
+from strongcollapse.analysis.peaks import simulated_peak
+from strongcollapse.orchestration.plotting import colors, legend_keys, new_figure, theory_and_simulation, threshold
+from strongcollapse.vocabulary.problem import Problem
+from strongcollapse.orchestration.report import Report
+from strongcollapse.orchestration.runner import Experiment, RunContext
+from strongcollapse.vocabulary.validation import ParameterError, check_count, check_in_range, check_nonnegative
 
 CONFIG: dict[str, Any] = {
     "seed": 0,

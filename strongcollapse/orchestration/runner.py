@@ -12,10 +12,10 @@ import pathlib
 import time
 from typing import Any, Callable
 
-from strongcollapse.config import apply_sets, config_hash, merge
-from strongcollapse.results import ChunkStore, environment, write_json
+from strongcollapse.orchestration.config import apply_sets, config_hash, merge
+from strongcollapse.orchestration.results import ChunkStore, environment, write_json
 from strongcollapse.simulate.devices import is_writer
-from strongcollapse.validation import ParameterError
+from strongcollapse.vocabulary.validation import ParameterError
 
 __all__ = ["Experiment", "RunContext", "run_experiment"]
 

@@ -1,0 +1,4 @@
+"""Strong Model Collapse (Dohmatob, Feng, Subramonian, Kempe, ICLR 2025): Models A and B.
+
+Each module defines one ``EXPERIMENT`` registered under ``[project.entry-points."strongcollapse.experiments"]``.
+"""
