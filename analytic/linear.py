@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
+from analytic.common import effective_fraction, kappa_floor, on_cells, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
 from analytic.spectral import complement, df12, shrinkage, weighted_sum
 from strongcollapse.vocabulary.validation import broadcast_named, check_in_range, check_nonnegative, require_x64
@@ -190,7 +190,7 @@ def test_error(
     sigma1 = check_nonnegative("sigma1", sigma1)
     sigma2 = check_nonnegative("sigma2", sigma2)
     broadcast_named(n=n, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
-    return _test_error(eigs, w1, delta, n, p, lam, sigma1, sigma2, exact_count=bool(exact_count))
+    return on_cells(_test_error, (eigs, w1, delta), n, p, lam, sigma1, sigma2, exact_count=bool(exact_count))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def plateau(eigs: Any, w1: Any, delta: Any, *, p: Any) -> Plateau:
     require_x64()
     eigs, w1, delta = validate_problem(eigs, w1, delta)
     p = check_in_range("p", p, 0.0, 1.0)
-    return _plateau(eigs, w1, delta, p)
+    return on_cells(_plateau, (eigs, w1, delta), p)
 
 
 def _error_at_log_lam(t: Array, eigs, w1, delta, n, p, sigma1, sigma2, exact_count: bool) -> Array:
@@ -380,10 +380,6 @@ def optimal_lam(
     p = check_in_range("p", p, 0.0, 1.0)
     sigma1 = check_nonnegative("sigma1", sigma1)
     sigma2 = check_nonnegative("sigma2", sigma2)
-    shape = np.broadcast_shapes(
-        *(np.shape(a) for a in broadcast_named(n=n, p=p, sigma1=sigma1, sigma2=sigma2))
-    )
-    # n keeps its own shape so the grid stage solves κ(n, λ) once for all p and noise levels.
-    lam, value = _optimal_lam(eigs, w1, delta, n, p, sigma1, sigma2, exact_count=bool(exact_count))
-    lam, value = jnp.broadcast_to(lam, shape), jnp.broadcast_to(value, shape)
+    broadcast_named(n=n, p=p, sigma1=sigma1, sigma2=sigma2)
+    lam, value = on_cells(_optimal_lam, (eigs, w1, delta), n, p, sigma1, sigma2, exact_count=bool(exact_count))
     return (lam, value) if return_error else lam

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from analytic.common import effective_fraction, kappa_floor, safe_ratio, validate_problem
+from analytic.common import effective_fraction, kappa_floor, on_cells, safe_ratio, validate_problem
 from analytic.solvers import RootInfo, golden_minimize, implicit_step, solve_increasing_log
 from analytic.spectral import complement, shrinkage, weighted_sum
 from strongcollapse.vocabulary.validation import (
@@ -263,10 +263,9 @@ def test_error(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, m=m, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
-    return _test_error(
-        eigs,
-        w1,
-        delta,
+    return on_cells(
+        _test_error,
+        (eigs, w1, delta),
         a["n"],
         a["m"],
         a["p"],
@@ -309,10 +308,9 @@ def collapse_gap(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, m=m, p=p, lam=lam, sigma1=sigma1, sigma2=sigma2)
-    return _collapse_gap(
-        eigs,
-        w1,
-        delta,
+    return on_cells(
+        _collapse_gap,
+        (eigs, w1, delta),
         a["n"],
         a["m"],
         a["p"],
@@ -354,8 +352,8 @@ def pole_residue(
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, n=n, p=p, sigma1=sigma1, sigma2=sigma2)
-    return _pole_residue(
-        eigs, w1, delta, a["n"], a["p"], a["sigma1"], a["sigma2"], exact_count=bool(exact_count)
+    return on_cells(
+        _pole_residue, (eigs, w1, delta), a["n"], a["p"], a["sigma1"], a["sigma2"], exact_count=bool(exact_count)
     )
 
 
@@ -384,7 +382,7 @@ def infinite_data_limit(eigs: Any, w1: Any, delta: Any, *, m: Any, p: Any) -> In
     """
     require_x64()
     eigs, w1, delta, a = _validate(eigs, w1, delta, m=m, p=p)
-    return _infinite_data_limit(eigs, w1, delta, a["m"], a["p"])
+    return on_cells(_infinite_data_limit, (eigs, w1, delta), a["m"], a["p"])
 
 
 class WidthPeak(NamedTuple):
@@ -463,8 +461,15 @@ def peak_width(
     if np.any(a["n"] >= eigs.shape[0]):
         d, worst = eigs.shape[0], float(a["n"].max())
         raise ParameterError(f"n must be in [1, d) with d = {d} for a width peak, got {worst!r}")
-    return _peak_width(
-        eigs, w1, delta, a["n"], a["p"], a["lam"], a["sigma1"], a["sigma2"], exact_count=bool(exact_count)
+    return on_cells(
+        _peak_width,
+        (eigs, w1, delta),
+        a["n"],
+        a["p"],
+        a["lam"],
+        a["sigma1"],
+        a["sigma2"],
+        exact_count=bool(exact_count),
     )
 
 

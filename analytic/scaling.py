@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from analytic.common import validate_problem
+from analytic.common import on_cells, validate_problem
 from analytic.linear import _optimal_lam, _test_error, plateau
 from analytic.random_projection import _infinite_data_limit
 from strongcollapse.vocabulary.validation import (
@@ -164,7 +164,7 @@ def local_slope(
     lam = check_nonnegative("lam", lam)
     s1, s2 = check_nonnegative("sigma1", sigma1), check_nonnegative("sigma2", sigma2)
     broadcast_named(n=n, p=p, lam=lam, sigma1=s1, sigma2=s2)
-    return _local_slope(eigs, w1, delta, n, p, lam, s1, s2, tuned=bool(tuned))
+    return on_cells(_local_slope, (eigs, w1, delta), n, p, lam, s1, s2, tuned=bool(tuned))
 
 
 def width_slope(eigs: Any, w1: Any, delta: Any, *, m: Any, p: Any = 0.0) -> Array:

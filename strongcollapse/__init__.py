@@ -8,7 +8,14 @@ program start (the CLI and the test-suite do).
 
 from __future__ import annotations
 
-import jax
+import os
+
+# XLA's C++ runtime logs a warning for every executable it loads from the persistent compilation
+# cache ("Assume version compatibility ..."), which would bury the CLI's one-line messages. C++
+# warnings stay off unless the user chose a level (it must be set before jax loads its runtime).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import jax  # noqa: E402
 
 from strongcollapse.vocabulary.problem import Problem, synthetic_count
 from strongcollapse.vocabulary.spectra import (

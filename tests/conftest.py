@@ -7,8 +7,13 @@ import pytest
 
 import strongcollapse
 from strongcollapse import Problem
+from strongcollapse.orchestration.compile_cache import enable_compile_cache
 
 strongcollapse.enable_x64()
+# Program entry, like the CLI: the persistent compilation cache (STRONGCOLLAPSE_COMPILE_CACHE or
+# ~/.cache/strongcollapse/jax), shared with the CLI processes the tests start, so a computation
+# compiled once is loaded, not recompiled, by the next process and the next test run.
+enable_compile_cache()
 
 
 @pytest.fixture(scope="session")

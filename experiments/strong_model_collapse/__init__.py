@@ -2,3 +2,5 @@
 
 Each module defines one ``EXPERIMENT`` registered under ``[project.entry-points."strongcollapse.experiments"]``.
 """
+
+PAPER = "Dohmatob, Feng, Subramonian, Kempe. Strong Model Collapse. ICLR 2025, arXiv:2410.04840"

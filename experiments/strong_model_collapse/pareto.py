@@ -21,15 +21,18 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import strongcollapse.simulate as simulate
 from analytic import random_projection as theory
+from experiments.strong_model_collapse import PAPER
 from strongcollapse.analysis.compare import finite_size_allowance
 from strongcollapse.orchestration.plotting import legend_keys, new_figure
 from strongcollapse.vocabulary.problem import Problem
 from strongcollapse.orchestration.report import Report
 from strongcollapse.orchestration.runner import Experiment, RunContext
+from strongcollapse.orchestration.tables import Table
 from strongcollapse.vocabulary.validation import ParameterError, check_count, check_in_range, check_nonnegative
 
 CONFIG: dict[str, Any] = {
@@ -70,8 +73,8 @@ def pareto_frontier(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-    """Real-only and mixed errors per (p, quality, ψ): theory curves, simulated points, frontiers."""
+def _setup(config: dict[str, Any]) -> tuple:
+    """Every check of the config, before anything is computed (also ``validate``)."""
     d = int(check_count("d", config["d"], minimum=2))
     n = int(check_count("n", config["n"], minimum=2))
     ps = np.ravel(check_in_range("p", config["p"], 0.0, 1.0))
@@ -92,13 +95,25 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         np.maximum(np.rint(np.ravel(check_in_range("psi", config["psi"], 1.0 / n, 1e4)) * n), 1)
     )
     widths = widths.astype(np.int64)
+    for c2 in qualities:  # the spectrum (a file, maybe) with every quality
+        Problem.build(config["spectrum"], d, source=config["source"], signal=config["signal"], c2=float(c2), corr=config["corr"])
+    return d, n, ps, qualities, names, lam, trials, s1, s2, r0, psi_dense, widths
 
-    fig, axes = new_figure(1, ps.size, width=5.0, height=4.6)
-    cmap, norm = colormaps["viridis"], Normalize(np.log10(lo), np.log10(hi))
+
+def validate(config: dict[str, Any]) -> None:
+    """The whole config, every spectrum file included (the runner calls it first)."""
+    _setup(config)
+
+
+def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    """Real-only and mixed errors per (p, quality, ψ): theory curves, simulated points, frontiers.
+
+    ``curves.csv``: per (p, c²) the theory curve (x, y) = (real-only, mixed error) over the dense ψ
+    grid (``theory``) and its Pareto frontier (``frontier``, by increasing x).
+    """
+    d, n, ps, qualities, names, lam, trials, s1, s2, r0, psi_dense, widths = _setup(config)
     report = Report(r_text=f"{r0:.0%} + 1/|n - min(m, d)|")
     frontiers: list[dict[str, Any]] = []
-    all_x: list[float] = []
-    all_y: list[float] = []
     for q, c2 in enumerate(qualities):
         problem = Problem.build(
             config["spectrum"],
@@ -131,34 +146,14 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
             ).total
         )
         for col, p in enumerate(ps):
-            ax = axes[0, col]
             x, y = curve[0], curve[col + 1]
-            ax.plot(x, y, color="0.55", lw=0.9, ls=STYLES[q], zorder=1)
             front = pareto_frontier(x, y)
-            ax.plot(x[front], y[front], color="black", lw=2.2, ls=STYLES[q], zorder=2)
-            ax.errorbar(
-                sim.mean[0],
-                sim.mean[col + 1],
-                xerr=2 * sim.sem[0],
-                yerr=2 * sim.sem[col + 1],
-                fmt="none",
-                ecolor="0.4",
-                elinewidth=0.8,
-                zorder=3,
-            )
-            ax.scatter(
-                sim.mean[0],
-                sim.mean[col + 1],
-                c=np.log10(widths / n),
-                cmap=cmap,
-                norm=norm,
-                marker=MARKERS[q],
-                s=36,
-                edgecolors="black",
-                linewidths=0.6,
-                zorder=4,
-            )
-            all_x.extend(sim.mean[0]), all_y.extend(sim.mean[col + 1])
+            key = {"p": float(p), "c2": float(c2)}
+            for series, keep in (("theory", slice(None)), ("frontier", front)):
+                report.curves.extend(
+                    key | {"series": series, "psi": float(v), "x": float(a), "y": float(b)}
+                    for v, a, b in zip(psi_dense[keep], x[keep], y[keep])
+                )
             frontiers.append(
                 {
                     "p": float(p),
@@ -196,9 +191,49 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
                         "trials": trials,
                     }
                 )
-    span = np.array([min(all_x + all_y), max(all_x + all_y)])
+    return report.finish(ctx, frontiers=frontiers)
+
+
+def draw(config: dict[str, Any], results: Table, curves: Table) -> Figure:
+    """One panel per p: theory curves and frontiers per quality (``curves``), simulated points
+    coloured by log ψ with ±2 s.e. bars in both coordinates (``results``)."""
+    ps, qualities = results.unique("p"), results.unique("c2")
+    names = [results.where(c2=c2)["quality"][0] for c2 in qualities]
+    n, d, trials = int(results["n"][0]), int(results["d"][0]), int(results["trials"][0])
+    fig, axes = new_figure(1, len(ps), width=5.0, height=4.6)
+    psi = curves.where(series="theory")["psi"]
+    cmap, norm = colormaps["viridis"], Normalize(np.log10(psi.min()), np.log10(psi.max()))
+    means = np.concatenate([results["sim_real_only"], results["sim_mixed"]])
+    span = np.array([means.min(), means.max()])
     for col, p in enumerate(ps):
         ax = axes[0, col]
+        for q, c2 in enumerate(qualities):
+            sim, lines = results.where(p=p, c2=c2), curves.where(p=p, c2=c2)
+            curve, front = lines.where(series="theory"), lines.where(series="frontier")
+            ax.plot(curve["x"], curve["y"], color="0.55", lw=0.9, ls=STYLES[q], zorder=1)
+            ax.plot(front["x"], front["y"], color="black", lw=2.2, ls=STYLES[q], zorder=2)
+            ax.errorbar(
+                sim["sim_real_only"],
+                sim["sim_mixed"],
+                xerr=2 * sim["sim_real_only_sem"],
+                yerr=2 * sim["sim_mixed_sem"],
+                fmt="none",
+                ecolor="0.4",
+                elinewidth=0.8,
+                zorder=3,
+            )
+            ax.scatter(
+                sim["sim_real_only"],
+                sim["sim_mixed"],
+                c=np.log10(sim["psi"]),
+                cmap=cmap,
+                norm=norm,
+                marker=MARKERS[q],
+                s=36,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+            )
         ax.plot(span * [0.8, 1.25], span * [0.8, 1.25], color="0.3", lw=0.8, ls=(0, (4, 3)), zorder=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -235,7 +270,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         "diagonal, synthetic data hurts",
         fontsize=10,
     )
-    return report.finish(ctx, fig, "pareto", frontiers=frontiers)
+    return fig
 
 
 EXPERIMENT = Experiment(
@@ -244,4 +279,10 @@ EXPERIMENT = Experiment(
     config=CONFIG,
     quick=QUICK,
     run=run,
+    draw=draw,
+    validate=validate,
+    paper=PAPER,
+    claim="Fig. 1 and Sec. 4: at a fixed total n, each model size is a point (real-only error, mixed "
+    "error); collapse puts the points above the diagonal, and the Pareto frontier shows the best "
+    "trade-offs each synthetic quality allows.",
 )

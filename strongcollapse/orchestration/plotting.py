@@ -94,4 +94,7 @@ def save(
         path = folder / f"{name}.{fmt}"
         fig.savefig(path, dpi=150, metadata={"Creator": "strongcollapse"} if fmt == "png" else None)
         files.append(path.name)
+        # The constrained layout (in inches, so the same for every format) is solved by the first
+        # save; keeping it for the others saves a third of the time of a many-panel figure.
+        fig.set_layout_engine("none")
     return files

@@ -20,7 +20,7 @@ from typing import Any
 from strongcollapse.orchestration.runner import Experiment
 from strongcollapse.vocabulary.validation import ParameterError
 
-__all__ = ["GROUP", "experiments", "register_experiment"]
+__all__ = ["GROUP", "experiment", "experiments", "names", "register_experiment"]
 
 GROUP = "strongcollapse.experiments"
 
@@ -57,36 +57,42 @@ def _load(entry: importlib.metadata.EntryPoint) -> Experiment:
     return loaded
 
 
-def experiments() -> dict[str, Experiment]:
-    """Every registered experiment by name: entry points first, then ``register_experiment`` calls.
-
-    The same entry point can be seen twice (an installed wheel and the checkout's ``.egg-info``
-    both on ``sys.path``); the first one wins, as Python's own import would.
-
-    Raises:
-        ParameterError: a plugin fails to import or is not an :class:`Experiment`; or none is
-            registered at all (the package is not installed).
-    """
-    found: dict[str, Experiment] = {}
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    """The group's entry points by name, not yet loaded. The same one can be seen twice (an
+    installed wheel and the checkout's ``.egg-info`` both on ``sys.path``): the first one wins, as
+    Python's own import would."""
+    found: dict[str, importlib.metadata.EntryPoint] = {}
     for entry in importlib.metadata.entry_points(group=GROUP):
-        if entry.name not in found:
-            found[entry.name] = _load(entry)
-    found.update(_REGISTERED)
-    if not found:
+        found.setdefault(entry.name, entry)
+    return found
+
+
+def names() -> list[str]:
+    """The names of all registered experiments, sorted (nothing is imported)."""
+    known = sorted(set(_entry_points()) | set(_REGISTERED))
+    if not known:
         raise ParameterError(
             f"no experiments are registered (entry-point group {GROUP!r}): install the package "
             "with `pip install .` (or `pip install -e .`) so that its entry points exist"
         )
-    return found
+    return known
 
 
 def experiment(name: str) -> Experiment:
-    """The experiment called ``name``.
+    """The experiment called ``name``; only its own module is imported.
 
     Raises:
-        ParameterError: no such experiment (the message lists the known ones).
+        ParameterError: no such experiment (the message lists the known ones), or its plugin fails
+            to import or is not an :class:`Experiment`.
     """
-    known = experiments()
-    if name not in known:
-        raise ParameterError(f"unknown experiment {name!r}; choose one of {', '.join(sorted(known))}")
-    return known[name]
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    entries = _entry_points()
+    if name not in entries:
+        raise ParameterError(f"unknown experiment {name!r}; choose one of {', '.join(names())}")
+    return _load(entries[name])
+
+
+def experiments() -> dict[str, Experiment]:
+    """Every registered experiment by name (entry points, then ``register_experiment`` calls)."""
+    return {name: experiment(name) for name in names()}

@@ -1,7 +1,8 @@
 """Runs an experiment: resolves its config, prepares the run folder, reports progress, writes meta.
 
-An experiment (see :mod:`experiments`) is declarative: a default config, ``--quick`` overrides and
-a ``run(config, ctx)`` function that composes theory, simulation, CSV and figure. Everything common
+An experiment (see :mod:`experiments`) is declarative: a default config, ``--quick`` overrides, a
+``run(config, ctx)`` function that composes theory and simulation into CSV rows, and a
+``draw(config, results, curves)`` function that turns those rows into a figure. Everything common
 (folders, hashes, versions, timings, resume store, progress lines) lives here.
 """
 
@@ -12,23 +13,51 @@ import pathlib
 import time
 from typing import Any, Callable
 
-from strongcollapse.orchestration.config import apply_sets, config_hash, merge
+from strongcollapse.orchestration.config import apply_sets, check_like, check_seed, config_hash, merge
 from strongcollapse.orchestration.results import ChunkStore, environment, write_json
+from strongcollapse.orchestration.tables import Table
 from strongcollapse.simulate.devices import is_writer
 from strongcollapse.vocabulary.validation import ParameterError
 
-__all__ = ["Experiment", "RunContext", "run_experiment"]
+__all__ = ["Experiment", "RunContext", "run_experiment", "draw_figure"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A reproducible claim: name, one-line summary, default config, quick overrides, run function."""
+    """A reproducible claim.
+
+    Attributes:
+        name: the CLI name (``strongcollapse run NAME``), also the figure's file stem.
+        summary: one line for ``strongcollapse list``.
+        config: the default config (JSON values); ``quick``: overrides for ``--quick``.
+        run: ``run(config, ctx) -> summary``; fills a :class:`~strongcollapse.orchestration.report.Report`
+            and ends with ``report.finish(ctx)``.
+        draw: ``draw(config, results, curves) -> Figure`` from the run's two CSV tables alone
+            (``strongcollapse plot`` calls it without recomputing).
+        paper: the paper it reproduces, as cited on the report page.
+        claim: the claim the figure checks, one or two sentences for the report page.
+        validate: ``validate(config)`` checks the whole resolved config (every panel, every
+            spectrum file) and raises ParameterError before anything is computed; the runner and
+            ``reproduce`` call it first.
+    """
 
     name: str
     summary: str
     config: dict[str, Any]
     quick: dict[str, Any]
     run: Callable[[dict[str, Any], "RunContext"], dict[str, Any]]
+    draw: Callable[[dict[str, Any], Table, Table], Any]
+    paper: str = ""
+    claim: str = ""
+    validate: Callable[[dict[str, Any]], Any] | None = None
+
+
+def draw_figure(experiment: Experiment, config: dict[str, Any], folder: pathlib.Path) -> Any:
+    """The experiment's figure, drawn from ``folder/results.csv`` and ``folder/curves.csv``."""
+    results = Table.read_csv(folder / "results.csv")
+    if not len(results):
+        raise ParameterError(f"{folder / 'results.csv'} is missing or empty: nothing to draw")
+    return experiment.draw(config, results, Table.read_csv(folder / "curves.csv"))
 
 
 class Progress:
@@ -55,9 +84,10 @@ class Progress:
 
 @dataclasses.dataclass
 class RunContext:
-    """What an experiment's run function gets besides its config."""
+    """What an experiment's run function gets besides its config (which it also holds)."""
 
-    name: str
+    experiment: Experiment
+    config: dict[str, Any]
     out: pathlib.Path
     seed: int
     quick: bool
@@ -67,6 +97,11 @@ class RunContext:
     devices: int | None = None
     chunk_size: int | None = None
     memory_budget: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (log prefix)."""
+        return self.experiment.name
 
     def progress(self, label: str) -> Progress:
         """A progress callback: the plan, then done/total, rate and ETA at most every ``min_interval`` s."""
@@ -91,9 +126,12 @@ def resolve_config(
     config = merge(experiment.config, experiment.quick) if quick else merge(experiment.config, {})
     config = apply_sets(config, sets)
     if seed is not None:
-        if seed < 0:
-            raise ParameterError(f"seed must be an integer >= 0, got {seed}")
-        config["seed"] = int(seed)
+        config["seed"] = seed
+    if "seed" in config:
+        config["seed"] = check_seed(config["seed"])
+    check_like(experiment.config, config)
+    if experiment.validate is not None:
+        experiment.validate(config)
     return config
 
 
@@ -138,7 +176,8 @@ def run_experiment(
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "meta.json", meta)
     ctx = RunContext(
-        experiment.name,
+        experiment,
+        config,
         folder,
         int(config.get("seed", 0)),
         quick,

@@ -124,10 +124,21 @@ class FromEigenvalues(Spectrum):
         file = pathlib.Path(self.path).expanduser()  # type: ignore[arg-type]
         if not file.is_file():
             raise ParameterError(f"path must name an existing .npy file of eigenvalues, got {self.path!r}")
+        # Only the .npy format of np.save: np.load would also open a .npz archive (a dict-like of
+        # arrays) or try a text file as a pickle, each with an obscure error.
+        with file.open("rb") as handle:
+            magic = handle.read(6)
+        if magic != b"\x93NUMPY":
+            raise ParameterError(
+                f"path must name a .npy file written by numpy.save (one array of eigenvalues), got {self.path!r}"
+                + (" (a .npz archive: save the one array with numpy.save)" if magic[:2] == b"PK" else "")
+            )
         try:
             loaded = np.load(file, allow_pickle=False)
         except ValueError as err:
             raise ParameterError(f"path {self.path!r} is not a readable .npy array: {err}") from None
+        if loaded.dtype.kind not in "iuf":
+            raise ParameterError(f"path {self.path!r} must hold real numbers, got dtype {loaded.dtype}")
         values = np.sort(np.asarray(loaded, dtype=np.float64).ravel())[::-1]
         return check_positive(f"eigenvalues in {self.path}", values)
 
