@@ -18,6 +18,9 @@ Two samplers give the same distribution (tested):
 
 ``method="auto"`` uses ``sufficient`` wherever n >= d (from n = d on it is the faster one; README,
 Benchmark) and ``direct`` below, one shape bucket per distinct n.
+
+Covariate shift (``eigs2=``, THEORY_SHIFT_GENERATIONS.md §1.1): synthetic rows from N(0, Σ2) instead,
+through the samplers of :mod:`strongcollapse.simulate.shift`; without it nothing here changes.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from strongcollapse.simulate import shift
 from strongcollapse.simulate.devices import device_mesh
 from strongcollapse.simulate.engine import ChunkStoreLike, plan_chunks, run_tasks
 from strongcollapse.simulate.keys import trial_key
@@ -124,6 +128,7 @@ def linear(
     progress: Callable[[int, int, float], None] | None = None,
     dtype: str = "float64",
     devices: int | None = None,
+    eigs2: Any = None,
 ) -> SimulationResult:
     """Monte Carlo estimate of the Model A test error on real data, per grid cell.
 
@@ -146,6 +151,11 @@ def linear(
         progress: optional callback progress(done, total, seconds) (with an optional ``plan``).
         dtype: "float64" (default; needs x64 enabled) or "float32" (a deliberate choice).
         devices: split every chunk over this many devices (default: all devices JAX sees).
+        eigs2: covariate shift (THEORY_SHIFT_GENERATIONS.md §1.1): the synthetic rows are drawn from
+            N(0, Σ2) with Σ2 given in Σ's eigenbasis, a (d,) positive vector (commuting) or a (d, d)
+            symmetric positive definite matrix; the risk stays (ŵ − w1)ᵀΣ(ŵ − w1) on the real
+            distribution. None (default): Σ2 = Σ, the unchanged same-covariance path. Samplers:
+            :mod:`strongcollapse.simulate.shift`.
 
     Returns:
         :class:`SimulationResult` with ``mean`` and ``sem`` of the broadcast shape of
@@ -168,7 +178,9 @@ def linear(
         sigma1=sigma1,
         sigma2=sigma2,
     )
+    shifted = None if eigs2 is None else shift.ShiftedProblem.of(sweep, eigs2)
     sufficient = use_sufficient(method, sweep.d, sweep.columns["n"], sweep.columns["lam"])
+    bytes_per_trial = _bytes_per_trial if shifted is None else shift.bytes_per_trial
     errors = np.empty((sweep.rows, sweep.trials), dtype=np.float64)
     started = time.perf_counter()
     groups: list[tuple[str, int, np.ndarray]] = []
@@ -183,7 +195,7 @@ def linear(
     plans = [
         plan_chunks(
             selected.size * sweep.trials,
-            _bytes_per_trial(kind, size, sweep.d, dtype),
+            bytes_per_trial(kind, size, sweep.d, dtype),
             chunk_size=chunk_size,
             memory_budget=memory_budget,
             devices=mesh.size,
@@ -192,15 +204,18 @@ def linear(
     ]
     arrays = (sweep.key, sweep.eigs, sweep.w1, sweep.delta)
     for (kind, size, selected), plan in zip(groups, plans):
-        if kind == "sufficient":
-            batch = partial(_sufficient_batch, *arrays, dtype=dtype)
+        if shifted is not None:
+            batch, tag = shifted.batch(kind, size, dtype), shifted.tag(kind, size)
+        elif kind == "sufficient":
+            batch, tag = partial(_sufficient_batch, *arrays, dtype=dtype), sweep.tag(f"linear/{kind}/{size}")
         else:
             batch = partial(_direct_batch, *arrays, n=size, dtype=dtype)
+            tag = sweep.tag(f"linear/{kind}/{size}")
         values = run_tasks(
             batch,
             sweep.tasks(selected),
             plan,
-            tag=sweep.tag(f"linear/{kind}/{size}"),
+            tag=tag,
             store=store,
             progress=progress,
             mesh=mesh,
