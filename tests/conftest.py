@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
+# JAX's CPU LAPACK calls (Cholesky, triangular solves) go through OpenBLAS, whose own threads fight
+# XLA's thread pool on a 2-core machine: measured 30× slower per 300×300 Cholesky under load, and
+# the covariate-shift tests 36 s against 12 s with one thread. Before numpy loads; a user's own
+# setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 import strongcollapse
@@ -44,3 +52,42 @@ def ks_two_sample(a: np.ndarray, b: np.ndarray, alpha: float = 0.001) -> tuple[f
     gap = np.abs(np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size)
     critical = np.sqrt(-np.log(alpha / 2) / 2) * np.sqrt((a.size + b.size) / (a.size * b.size))
     return float(np.max(gap)), float(critical)
+
+
+# Heavy agreement sweeps and process-level checks, run by `python -m pytest -m slow` (CI runs that
+# tier right after the fast one). Each claim keeps a small, sharp test in the fast tier; these are
+# the repetitions across many configurations, the subprocess-heavy checks and the long Monte Carlo
+# runs (measured at 10-150 CPU-seconds each on 2 cores). A node id matches by prefix, so a
+# function name covers all of its parameter cases.
+SLOW = {
+    # many-configuration sweeps of claims tested more cheaply elsewhere in the fast tier
+    "tests/test_analytic_random_projection.py::test_peak_width": "width peak search over a grid",
+    "tests/test_analytic_random_projection.py::test_kappa_gradient_by_implicit_differentiation": "second gradient check (Model A's is fast)",
+    "tests/test_analytic_random_projection.py::test_isotropic_ridgeless_regimes_match_general_solver": "regime sweep",
+    "tests/test_analytic_random_projection.py::test_mixing_can_beat_real_data_at_finite_n_with_a_ridge": "λ search",
+    "tests/test_analytic_linear.py::test_tuned_error_tends_to_the_floor_and_never_beats_it": "λ* over a wide n grid",
+    "tests/test_analytic_linear.py::test_optimal_lam_beats_every_lambda_on_a_grid": "λ grid sweep",
+    "tests/test_scaling.py::test_a_spectrum_defined_outside_the_package_runs_everywhere": "all experiments on a user spectrum",
+    "tests/test_scaling.py::test_simulated_slopes_match_the_predicted_exponents": "long Monte Carlo slope fits",
+    "tests/test_scaling.py::test_simulated_crossover_where_the_theory_puts_it": "long Monte Carlo",
+    "tests/test_scaling.py::test_measured_eigenvalues_from_a_npy_file_through_the_cli": "subprocess run (the .npy path is also a bad-input test)",
+    "tests/test_scaling.py::test_tuned_lambda_is_differentiable_by_implicit_differentiation": "check_grads of λ* to second order",
+    "tests/test_devices.py::test_one_two_and_four_devices_give_the_same_numbers": "three 4-device subprocesses",
+    "tests/test_devices.py::test_memory_estimate_is_within_a_factor_2_of_what_xla_allocates": "XLA buffer assignment of 4 compiled batches",
+    "tests/test_readme.py::test_the_spectrum_example_runs_from_outside_the_package": "subprocess, 200 trials",
+    "tests/test_runtime.py::test_batched_solves_do_not_deadlock_the_cpu_runtime": "guards the jax<0.10 pin (a subprocess)",
+    "tests/test_simulate_random_projection.py::test_direct_and_sufficient_samplers_have_the_same_distribution": "two-sample KS, many draws",
+    "tests/test_simulate_random_projection.py::test_a_width_does_not_depend_on_the_rest_of_the_sweep_and_seeds_reproduce": "sweep recomposition",
+    "tests/test_simulate_random_projection.py::test_nested_and_independent_projections_agree_in_law": "two laws, many draws",
+    "tests/test_simulate_random_projection.py::test_theory_matches_simulation[pow-": "power-law agreement sweep (isotropic cases stay fast)",
+    "tests/test_simulate_linear.py::test_same_seed_same_numbers_and_order_chunking_invariance": "many chunkings (one chunking check stays: resume)",
+    "tests/test_simulate_linear.py::test_direct_and_sufficient_samplers_have_the_same_distribution[iso-mixed-noisy]": "KS, many draws (other cases stay)",
+    "tests/test_wishart.py::test_bartlett_gram_moments_including_singular_case": "moment sweep (chi-square law stays)",
+    "tests/test_wishart.py::test_mixture_statistics_joint_moments[12-4-0.5-1.5]": "second joint-moment case",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.nodeid.startswith(prefix) for prefix in SLOW):
+            item.add_marker(pytest.mark.slow)
