@@ -1,6 +1,10 @@
-"""Every experiment in its --quick form: runs, writes its outputs, and agrees with theory.
+"""Every experiment: a small smoke run in the fast tier, its --quick form (with agreement) in slow.
 
-(strong-collapse is also run as a real process in test_cli.py, with resume.)
+The fast tier runs each Strong Model Collapse experiment at a handful of cells and trials: it
+writes its CSVs, figure and meta, and its figure redraws from the CSVs alone. The `--quick` forms,
+where every cell must agree with theory, and the claims measured in simulation, run in the slow
+tier (`python -m pytest -m slow`, run by CI after the fast tier). strong-collapse --quick also runs
+in the fast tier, as a real process with resume (test_cli.py).
 """
 
 from __future__ import annotations
@@ -10,10 +14,35 @@ import json
 
 import pytest
 
-from strongcollapse.orchestration.registry import experiments
 from strongcollapse.orchestration.cli import main
+from strongcollapse.orchestration.registry import experiments
+
+# A few cells and trials each: enough to exercise every code path of run and draw.
+SMOKE = {
+    "width": ["d=40", "n=20", "trials=6", "psi=[0.5,2.0]", "peak_psi=[0.9,1.1]", "p=[0.0,0.5]", "c2=[1.0]"],
+    "collapse-gap": ["trials=6"] + [f"panels.{i}.psi=[0.5,2.0]" for i in range(3)] + [f"panels.{i}.p=[0.5]" for i in range(3)],
+    "pareto": ["d=40", "n=20", "trials=4", "psi=[0.5,2.0]", "p=[0.1]", "c2=[0.1,1.0]", 'quality_names=["high","low"]'],
+    "scaling": ["d=60", "trials=4", "p=[0.0,0.1]", "curve_points=8", "columns.0.n=[10,20]", "columns.1.n=[10,1000]", "columns.2.n=[10,1000]"],
+    "scaling-width": ["d=60", "trials=4", "m=[2,8,32]", "p=[0.0,0.1]"],
+}
 
 
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_smoke_run_writes_everything_and_redraws_from_the_csv(name, tmp_path, capsys):
+    out = tmp_path / name
+    sets = [arg for s in SMOKE[name] for arg in ("--set", s)]
+    assert main(["run", name, "--quick", "--out", str(out), *sets]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["agreement"]["cells"] > 0 and meta["convergence"]["all_converged"]
+    for file in meta["files"]:
+        assert (out / file).stat().st_size > 0, file
+    assert "nan" not in (out / "results.csv").read_text().lower()
+    figure = out / f"{name}.png"
+    figure.unlink()
+    assert main(["plot", str(out)]) == 0 and figure.stat().st_size > 10_000
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(experiments()) - {"strong-collapse"}))
 def test_quick_experiment(name, tmp_path, capsys):
     out = tmp_path / name
@@ -31,6 +60,7 @@ def test_quick_experiment(name, tmp_path, capsys):
     assert len(rows) > 0 and all(row["trials"] for row in rows)
 
 
+@pytest.mark.slow
 def test_width_peaks_are_located_by_theory_and_simulation(tmp_path, capsys):
     """The quick `width` run reports a theory and a simulated peak for every λ > 0 cell, and the
     theory's peak height grows with p (synthetic data raises the double-descent peak)."""
@@ -48,6 +78,7 @@ def test_width_peaks_are_located_by_theory_and_simulation(tmp_path, capsys):
         assert all(b > a for a, b in zip(heights, heights[1:])), heights
 
 
+@pytest.mark.slow
 def test_collapse_gap_claims_hold_in_simulation(tmp_path, capsys):
     """Strong Model Collapse, Sec. 4, measured (not only predicted), from the quick `collapse-gap` run:
 

@@ -88,7 +88,8 @@ def _limit(args: tuple, n: int, p: np.ndarray, lam: float, s1: float, s2: float)
 
 
 def _panel(panel: dict[str, Any]) -> tuple:
-    """One panel's checked parameters: d, n, λ, the p values, the simulated widths, the Problem."""
+    """One panel's checked parameters: d, n, λ, the p values, the ψ grid, the simulated widths, the
+    Problem."""
     d, n = int(check_count("d", panel["d"], minimum=2)), int(check_count("n", panel["n"], minimum=2))
     lam = float(check_nonnegative("lam", panel["lam"]))
     ps = np.ravel(check_in_range("p", panel["p"], 0.0, 1.0))
@@ -97,7 +98,7 @@ def _panel(panel: dict[str, Any]) -> tuple:
     if lam == 0:  # the pole's heavy tails make Monte Carlo means meaningless right at ψ = 1
         widths = widths[np.abs(widths / n - 1) >= 0.1]
     problem = Problem.build(panel["spectrum"], d, source=panel["source"], c2=panel["c2"], corr=panel["corr"])
-    return d, n, lam, ps, widths, problem
+    return d, n, lam, ps, psis, widths, problem
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -126,7 +127,7 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     report = Report(r_text=f"{r0:.0%} + 1/|n - min(m, d)| on each error (gap: their combination)")
     limits: list[dict[str, Any]] = []
     for panel in panels:
-        d, n, lam, ps, widths, problem = _panel(panel)
+        d, n, lam, ps, psis, widths, problem = _panel(panel)
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])
         sim = simulate.random_projection(

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     bench.add_argument(
+        "--random-features",
+        action="store_true",
+        help="also the ReLU random-feature width sweep (n = d = 500, 30 widths, 100 trials; minutes)",
+    )
+    bench.add_argument(
         "--devices-table",
         action="store_true",
         help="also time the Model A workload on 1, 2 and 4 forced host devices",
@@ -238,6 +243,10 @@ def _bench(args: argparse.Namespace) -> int:
         "linear": run_benchmark(quick=args.quick, seed=args.seed),
         "width_sweep": run_width_benchmark(quick=args.quick, seed=args.seed),
     }
+    if args.random_features:
+        from strongcollapse.bench.random_features import run_rf_benchmark
+
+        numbers["random_features"] = run_rf_benchmark(quick=args.quick, seed=args.seed)
     if args.devices_table:
         from strongcollapse.bench.linear import device_scaling
 
