@@ -41,8 +41,8 @@ from analytic.common import effective_fraction, validate_problem
 from analytic.solvers import golden_minimize
 from strongcollapse.vocabulary.validation import (
     ParameterError,
-    as_array,
     broadcast_named,
+    check_covariance,
     check_eigenvalues,
     check_in_range,
     check_nonnegative,
@@ -53,7 +53,6 @@ __all__ = [
     "ShiftTheory",
     "FixedPoint",
     "ShiftPlateau",
-    "check_covariance",
     "fixed_point",
     "test_error",
     "scaled_ridgeless",
@@ -107,35 +106,6 @@ class ShiftPlateau(NamedTuple):
 
 # ---------------------------------------------------------------------------------------------
 # Validation
-
-
-def check_covariance(name: str, value: Any, d: int) -> np.ndarray:
-    """Σ2 in Σ1's eigenbasis: a (d,) positive vector or a (d, d) symmetric positive definite matrix.
-
-    Raises:
-        ParameterError: wrong shape, non-finite, non-positive, non-symmetric or not positive definite.
-    """
-    arr = as_array(name, value)
-    if arr.ndim == 1:
-        if arr.shape[0] != d:
-            raise ParameterError(f"{name} must have length d = {d} (or shape ({d}, {d})), got {arr.shape[0]}")
-        if (arr <= 0).any():
-            bad = float(arr[arr <= 0][0])
-            raise ParameterError(f"{name} must be > 0 (Σ2 positive definite), got {bad!r}")
-        return arr
-    if arr.ndim != 2 or arr.shape != (d, d):
-        raise ParameterError(f"{name} must have shape ({d},) or ({d}, {d}), got {arr.shape}")
-    scale = float(np.max(np.abs(arr)))
-    if np.max(np.abs(arr - arr.T)) > 1e-12 * scale:
-        raise ParameterError(f"{name} must be symmetric (|Σ2 − Σ2ᵀ| <= 1e-12 max|Σ2|)")
-    arr = 0.5 * (arr + arr.T)
-    smallest = float(np.linalg.eigvalsh(arr)[0])
-    if not smallest > 1e-14 * scale:
-        raise ParameterError(
-            f"{name} must be positive definite (smallest eigenvalue > 0), "
-            f"got smallest eigenvalue {smallest!r}"
-        )
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------

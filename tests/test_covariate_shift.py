@@ -24,7 +24,7 @@ from analytic import covariate_shift as shift
 from analytic import linear
 from strongcollapse import ParameterError
 from strongcollapse.analysis.compare import agrees, finite_size_allowance
-from strongcollapse.simulate.shift import check_covariance as sim_check_covariance
+from strongcollapse.vocabulary.validation import check_covariance as sim_check_covariance
 
 from conftest import ks_two_sample
 

@@ -46,41 +46,9 @@ from jax import Array
 from strongcollapse.simulate.keys import trial_key
 from strongcollapse.simulate.sweep import Sweep, cholesky_solve, risk
 from strongcollapse.simulate.wishart import chi_square, householder_vector, reflect
-from strongcollapse.vocabulary.validation import ParameterError, as_array
+from strongcollapse.vocabulary.validation import check_covariance
 
-__all__ = ["check_covariance", "ShiftedProblem", "bytes_per_trial"]
-
-
-def check_covariance(name: str, value: Any, d: int) -> np.ndarray:
-    """Σ2 in Σ1's eigenbasis: a (d,) positive vector or a (d, d) symmetric positive definite matrix.
-
-    The same rule as ``analytic.covariate_shift.check_covariance`` (the two layers may not import each
-    other; tests check that both reject the same inputs).
-
-    Raises:
-        ParameterError: wrong shape, non-finite, non-positive, non-symmetric or not positive definite.
-    """
-    arr = as_array(name, value)
-    if arr.ndim == 1:
-        if arr.shape[0] != d:
-            raise ParameterError(f"{name} must have length d = {d} (or shape ({d}, {d})), got {arr.shape[0]}")
-        if (arr <= 0).any():
-            bad = float(arr[arr <= 0][0])
-            raise ParameterError(f"{name} must be > 0 (Σ2 positive definite), got {bad!r}")
-        return arr
-    if arr.ndim != 2 or arr.shape != (d, d):
-        raise ParameterError(f"{name} must have shape ({d},) or ({d}, {d}), got {arr.shape}")
-    scale = float(np.max(np.abs(arr)))
-    if np.max(np.abs(arr - arr.T)) > 1e-12 * scale:
-        raise ParameterError(f"{name} must be symmetric (|Σ2 − Σ2ᵀ| <= 1e-12 max|Σ2|)")
-    arr = 0.5 * (arr + arr.T)
-    smallest = float(np.linalg.eigvalsh(arr)[0])
-    if not smallest > 1e-14 * scale:
-        raise ParameterError(
-            f"{name} must be positive definite (smallest eigenvalue > 0), "
-            f"got smallest eigenvalue {smallest!r}"
-        )
-    return arr
+__all__ = ["ShiftedProblem", "bytes_per_trial"]
 
 
 def bytes_per_trial(method: str, n: int, d: int, dtype: str) -> int:
