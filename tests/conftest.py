@@ -84,6 +84,24 @@ SLOW = {
     "tests/test_simulate_linear.py::test_direct_and_sufficient_samplers_have_the_same_distribution[iso-mixed-noisy]": "KS, many draws (other cases stay)",
     "tests/test_wishart.py::test_bartlett_gram_moments_including_singular_case": "moment sweep (chi-square law stays)",
     "tests/test_wishart.py::test_mixture_statistics_joint_moments[12-4-0.5-1.5]": "second joint-moment case",
+    # second round, from the measured fast tier (cold compile cache, 2 cores): 15-110 s each
+    "tests/test_cli.py::test_quick_experiment_writes_outputs_and_a_rerun_reuses_every_chunk": "two CLI processes of strong-collapse --quick (resume stays: test_simulate_linear, test_house)",
+    "tests/test_experiments.py::test_smoke_run_writes_everything_and_redraws_from_the_csv[scaling": "smoke runs; pareto's and the plugin's stay fast",
+    "tests/test_experiments.py::test_smoke_run_writes_everything_and_redraws_from_the_csv[collapse-gap]": "smoke run",
+    "tests/test_experiments.py::test_smoke_run_writes_everything_and_redraws_from_the_csv[width]": "smoke run",
+    "tests/test_scaling.py::test_crossover_where_predicted": "λ* over a wide n grid",
+    "tests/test_scaling.py::test_deterministic_equivalent_follows_the_predicted_exponents_and_theory_md_numbers": "d = 4000 spectra",
+    "tests/test_simulate_random_projection.py::test_broadcasting_over_n_and_m": "many compiled shapes",
+    "tests/test_simulate_random_projection.py::test_theory_matches_simulation[iso-n>d-lam]": "agreement case (other isotropic cases stay)",
+    "tests/test_simulate_random_projection.py::test_ridgeless_beyond_both_thresholds_is_least_squares_whatever_the_width": "trial-by-trial OLS comparison",
+    "tests/test_simulate_linear.py::test_jit_equals_eager_for_one_trial": "eager evaluation of a whole trial",
+    "tests/test_simulate_linear.py::test_theory_matches_simulation[iso-100d]": "agreement case (other cases stay)",
+    "tests/test_simulate_linear.py::test_direct_and_sufficient_samplers_have_the_same_distribution[power-noiseless": "KS case (the isotropic case stays)",
+    "tests/test_simulate_linear.py::test_float32_must_be_explicit": "a float32 recompilation",
+    "tests/test_simulate_random_features.py::test_subset_of_widths_chunks_and_store_do_not_change_the_numbers": "invariance sweep",
+    "tests/test_simulate_random_features.py::test_linear_activation_is_model_b_number_for_number": "second simulator compile",
+    "tests/test_experiments_random_features.py::test_covariate_shift_plateaus_move_as_predicted": "covariate-shift claim in simulation (theory claims stay fast)",
+    "tests/test_wishart.py::test_mixture_statistics_joint_moments[30-0-0.0-0.7]": "third joint-moment case",
 }
 
 
