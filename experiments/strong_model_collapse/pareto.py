@@ -95,9 +95,18 @@ def _setup(config: dict[str, Any]) -> tuple:
         np.maximum(np.rint(np.ravel(check_in_range("psi", config["psi"], 1.0 / n, 1e4)) * n), 1)
     )
     widths = widths.astype(np.int64)
-    for c2 in qualities:  # the spectrum (a file, maybe) with every quality
-        Problem.build(config["spectrum"], d, source=config["source"], signal=config["signal"], c2=float(c2), corr=config["corr"])
-    return d, n, ps, qualities, names, lam, trials, s1, s2, r0, psi_dense, widths
+    problems = [  # the spectrum (a file, maybe) with every quality, built once for validate and run
+        Problem.build(
+            config["spectrum"],
+            d,
+            source=config["source"],
+            signal=config["signal"],
+            c2=float(c2),
+            corr=config["corr"],
+        )
+        for c2 in qualities
+    ]
+    return d, n, ps, qualities, problems, names, lam, trials, s1, s2, r0, psi_dense, widths
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -111,18 +120,10 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     ``curves.csv``: per (p, c²) the theory curve (x, y) = (real-only, mixed error) over the dense ψ
     grid (``theory``) and its Pareto frontier (``frontier``, by increasing x).
     """
-    d, n, ps, qualities, names, lam, trials, s1, s2, r0, psi_dense, widths = _setup(config)
+    d, n, ps, qualities, problems, names, lam, trials, s1, s2, r0, psi_dense, widths = _setup(config)
     report = Report(r_text=f"{r0:.0%} + 1/|n - min(m, d)|")
     frontiers: list[dict[str, Any]] = []
-    for q, c2 in enumerate(qualities):
-        problem = Problem.build(
-            config["spectrum"],
-            d,
-            source=config["source"],
-            signal=config["signal"],
-            c2=float(c2),
-            corr=config["corr"],
-        )
+    for q, (c2, problem) in enumerate(zip(qualities, problems)):
         args = problem.arrays()
         p_all = np.concatenate([[0.0], ps])  # row 0: real data only, at the same n
         sim = simulate.random_projection(

@@ -92,9 +92,18 @@ def _setup(config: dict[str, Any]) -> tuple:
     main = _widths(n, config["psi"], "psi")
     peak_zone = _widths(n, config["peak_psi"], "peak_psi")
     dense = np.geomspace(main.min(), main.max(), 500)
-    for c2 in qualities:  # the spectrum (a file, maybe) with every quality
-        Problem.build(config["spectrum"], d, source=config["source"], signal=config["signal"], c2=float(c2), corr=config["corr"])
-    return d, n, ps, qualities, lams, trials, s1, s2, r0, main, peak_zone, dense
+    problems = [  # the spectrum (a file, maybe) with every quality, built once for validate and run
+        Problem.build(
+            config["spectrum"],
+            d,
+            source=config["source"],
+            signal=config["signal"],
+            c2=float(c2),
+            corr=config["corr"],
+        )
+        for c2 in qualities
+    ]
+    return d, n, ps, qualities, problems, lams, trials, s1, s2, r0, main, peak_zone, dense
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -108,18 +117,10 @@ def run(config: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     ``curves.csv``: per (c², λ, p) the dense theory line (``theory``) and, for λ > 0, the theory's
     peak (``theory_peak``) and the simulated one with its 5-95% bootstrap interval (``sim_peak``).
     """
-    d, n, ps, qualities, lams, trials, s1, s2, r0, main, peak_zone, dense = _setup(config)
+    d, n, ps, qualities, problems, lams, trials, s1, s2, r0, main, peak_zone, dense = _setup(config)
     report = Report(r_text=f"{r0:.0%} + 1/|n - min(m, d)|")
     peaks: list[dict[str, Any]] = []
-    for c2 in qualities:
-        problem = Problem.build(
-            config["spectrum"],
-            d,
-            source=config["source"],
-            signal=config["signal"],
-            c2=float(c2),
-            corr=config["corr"],
-        )
+    for c2, problem in zip(qualities, problems):
         args = problem.arrays()
         for lam in lams:
             widths = main[np.abs(main / n - 1) >= 0.1] if lam == 0 else np.union1d(main, peak_zone)
